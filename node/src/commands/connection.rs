@@ -1,0 +1,620 @@
+//! The connection family: PING, ECHO, SELECT, HELLO, AUTH, RESET, QUIT and CLIENT.
+//!
+//! These act on the connection's own state (`ClientState`) and run on its shard. CLIENT LIST
+//! and CLIENT KILL look at every shard's clients and are coordinated from here.
+
+use super::spec::{acl, flag, CommandSpec, Exec, Group};
+use super::{int_arg, ConnCtx, NodeCmd, ERR_SYNTAX};
+use crate::clients::valid_attr;
+use crate::resp::Out;
+use crate::session::ClientState;
+use crate::shard::{unix_ms, Shard};
+use std::rc::Rc;
+
+const CONN: u32 = flag::NOSCRIPT | flag::LOADING | flag::STALE;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        exec: Exec::Conn(ping),
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        ..CommandSpec::new("ping", -1, flag::FAST, acl::CONNECTION, Group::Connection, "1.0.0",
+            "Returns the server's liveliness response.", "O(1)", "[message:string]")
+    },
+    CommandSpec {
+        exec: Exec::Conn(echo),
+        ..CommandSpec::new("echo", 2, flag::LOADING | flag::STALE | flag::FAST, acl::CONNECTION, Group::Connection, "1.0.0",
+            "Returns the given string.", "O(1)", "message:string")
+    },
+    CommandSpec {
+        exec: Exec::Conn(select),
+        ..CommandSpec::new("select", 2, flag::LOADING | flag::STALE | flag::FAST, acl::CONNECTION, Group::Connection, "1.0.0",
+            "Changes the selected database.", "O(1)", "index:integer")
+    },
+    CommandSpec {
+        exec: Exec::Conn(hello),
+        history: &[("6.2.0", "`protover` made optional; when called without arguments the command reports the current connection's context.")],
+        ..CommandSpec::new("hello", -1, CONN | flag::FAST | flag::NO_AUTH | flag::ALLOW_BUSY, acl::CONNECTION, Group::Connection, "6.0.0",
+            "Handshakes with the server.", "O(1)",
+            "[arguments=(protover:integer [auth=AUTH username:string password:string] [SETNAME clientname:string])]")
+    },
+    CommandSpec {
+        exec: Exec::Conn(auth),
+        history: &[("6.0.0", "Added ACL style (username and password).")],
+        ..CommandSpec::new("auth", -2, CONN | flag::FAST | flag::NO_AUTH | flag::ALLOW_BUSY, acl::CONNECTION, Group::Connection, "1.0.0",
+            "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user",
+            "[username:string] password:string")
+    },
+    CommandSpec {
+        exec: Exec::Conn(reset),
+        ..CommandSpec::new("reset", 1, CONN | flag::FAST | flag::NO_AUTH | flag::ALLOW_BUSY, acl::CONNECTION, Group::Connection, "6.2.0",
+            "Resets the connection.", "O(1)", "")
+    },
+    CommandSpec {
+        exec: Exec::Conn(quit),
+        doc_flags: &["deprecated"],
+        deprecated: Some(("7.2.0", "just closing the connection")),
+        ..CommandSpec::new("quit", -1, flag::ALLOW_BUSY | CONN | flag::FAST | flag::NO_AUTH, acl::CONNECTION, Group::Connection, "1.0.0",
+            "Closes the connection.", "O(1)", "")
+    },
+    CommandSpec {
+        subcommands: CLIENT_SUBCOMMANDS,
+        ..CommandSpec::new("client", -2, 0, 0, Group::Connection, "2.4.0",
+            "A container for client connection commands.", "Depends on subcommand.", "")
+    },
+];
+
+static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        exec: Exec::Conn(client_id),
+        ..CommandSpec::new("id", 2, CONN, acl::CONNECTION, Group::Connection, "5.0.0",
+            "Returns the unique client ID of the connection.", "O(1)", "")
+    },
+    CommandSpec {
+        exec: Exec::Conn(client_setname),
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        ..CommandSpec::new("setname", 3, CONN, acl::CONNECTION, Group::Connection, "2.6.9",
+            "Sets the connection name.", "O(1)", "connection-name:string")
+    },
+    CommandSpec {
+        exec: Exec::Conn(client_getname),
+        ..CommandSpec::new("getname", 2, CONN, acl::CONNECTION, Group::Connection, "2.6.9",
+            "Returns the name of the connection.", "O(1)", "")
+    },
+    CommandSpec {
+        exec: Exec::Conn(client_info),
+        tips: &["nondeterministic_output"],
+        ..CommandSpec::new("info", 2, CONN, acl::CONNECTION, Group::Connection, "6.2.0",
+            "Returns information about the connection.", "O(1)", "")
+    },
+    CommandSpec {
+        exec: Exec::Node(NodeCmd::ClientList),
+        tips: &["nondeterministic_output"],
+        ..CommandSpec::new("list", -2, flag::ADMIN | CONN, acl::CONNECTION, Group::Connection, "2.4.0",
+            "Lists open connections.", "O(N) where N is the number of client connections",
+            "[TYPE client-type=(NORMAL|MASTER|REPLICA|PUBSUB)] [ID client-id:integer...]")
+    },
+    CommandSpec {
+        exec: Exec::Conn(client_setinfo),
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        ..CommandSpec::new("setinfo", 4, CONN, acl::CONNECTION, Group::Connection, "7.2.0",
+            "Sets information specific to the client or connection.", "O(1)",
+            "attr=(LIB-NAME libname:string|LIB-VER libver:string)")
+    },
+    CommandSpec {
+        exec: Exec::Node(NodeCmd::ClientKill),
+        ..CommandSpec::new("kill", -3, flag::ADMIN | CONN, acl::CONNECTION, Group::Connection, "2.4.0",
+            "Terminates open connections.", "O(N) where N is the number of client connections",
+            "filter=(old-format:string|new-format=([ID client-id:integer] [TYPE client-type=(NORMAL|MASTER|SLAVE|REPLICA|PUBSUB)] [USER username:string] [ADDR addr:string] [LADDR laddr:string] [SKIPME skipme=(YES|NO)] [MAXAGE maxage:integer])...)")
+    },
+    CommandSpec {
+        exec: Exec::Conn(client_help),
+        ..CommandSpec::new("help", 2, flag::LOADING | flag::STALE, acl::CONNECTION, Group::Connection, "5.0.0",
+            "Returns helpful text about the different subcommands.", "O(1)", "")
+    },
+];
+
+fn ping(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
+    if argv.len() > 2 {
+        ctx.out.err(&super::arity_error("ping"));
+    } else if argv.len() == 2 {
+        ctx.out.bulk(argv[1]);
+    } else {
+        ctx.out.simple("PONG");
+    }
+}
+
+fn echo(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
+    ctx.out.bulk(argv[1]);
+}
+
+/// Valkey's `getIntFromObjectOrReply`: an i64 argument that must fit in a C int.
+pub fn int32_arg(out: &mut Out, arg: &[u8]) -> Option<i64> {
+    let v = int_arg(out, arg)?;
+    if v < i64::from(i32::MIN) || v > i64::from(i32::MAX) {
+        out.err(super::ERR_NOT_INTEGER);
+        return None;
+    }
+    Some(v)
+}
+
+fn select(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
+    let Some(id) = int32_arg(ctx.out, argv[1]) else {
+        return;
+    };
+    let databases = ctx.shard.config.borrow().databases;
+    if id < 0 || id as usize >= databases {
+        ctx.out.err("DB index is out of range");
+        return;
+    }
+    ctx.client.db = id as usize;
+    ctx.client.info.db.set(id as usize);
+    ctx.out.ok();
+}
+
+/// Checks a password for `user` against `requirepass`; returns whether it is right.
+fn check_password(shard: &Shard, user: &[u8], pass: &[u8]) -> bool {
+    let config = shard.config.borrow();
+    if user != b"default" {
+        return false;
+    }
+    // No password configured: the default user takes any password (it is `nopass`).
+    config.requirepass.is_empty() || constant_time_eq(&config.requirepass, pass)
+}
+
+/// Compares without an early exit, so the time taken does not reveal the matching prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+const WRONGPASS: &str = "-WRONGPASS invalid username-password pair or user is disabled.";
+
+fn auth(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
+    if argv.len() > 3 {
+        ctx.out.err(ERR_SYNTAX);
+        return;
+    }
+    let (user, pass): (&[u8], &[u8]) = if argv.len() == 2 {
+        if ctx.shard.config.borrow().requirepass.is_empty() {
+            ctx.out.err("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+            return;
+        }
+        (b"default", argv[1])
+    } else {
+        (argv[1], argv[2])
+    };
+    if check_password(ctx.shard, user, pass) {
+        ctx.client.authenticated = true;
+        ctx.out.ok();
+    } else {
+        ctx.out.err(WRONGPASS);
+    }
+}
+
+fn hello(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
+    let mut ver = 0;
+    let mut next = 1;
+    if argv.len() >= 2 {
+        match crate::util::parse_i64(argv[1]) {
+            Some(v) => ver = v,
+            None => {
+                ctx.out
+                    .err("Protocol version is not an integer or out of range");
+                return;
+            }
+        }
+        next = 2;
+        if !(2..=3).contains(&ver) {
+            ctx.out.err("-NOPROTO unsupported protocol version");
+            return;
+        }
+    }
+    let mut creds: Option<(&[u8], &[u8])> = None;
+    let mut name: Option<&[u8]> = None;
+    let mut j = next;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        let opt = argv[j];
+        if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
+            creds = Some((argv[j + 1], argv[j + 2]));
+            j += 2;
+        } else if opt.eq_ignore_ascii_case(b"setname") && more >= 1 {
+            if !argv[j + 1].is_empty() && !valid_attr(argv[j + 1]) {
+                ctx.out
+                    .err("Client names cannot contain spaces, newlines or special characters.");
+                return;
+            }
+            name = Some(argv[j + 1]);
+            j += 1;
+        } else {
+            ctx.out.err(&format!(
+                "Syntax error in HELLO option '{}'",
+                crate::dispatch::clip(opt)
+            ));
+            return;
+        }
+        j += 1;
+    }
+    if let Some((user, pass)) = creds {
+        if check_password(ctx.shard, user, pass) {
+            ctx.client.authenticated = true;
+        } else {
+            ctx.out.err(WRONGPASS);
+            return;
+        }
+    }
+    if ctx.client.auth_required(ctx.shard) {
+        ctx.out.err("-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return;
+    }
+    if let Some(n) = name {
+        *ctx.client.info.name.borrow_mut() = n.to_vec();
+    }
+    if ver != 0 {
+        ctx.client.resp3 = ver == 3;
+        ctx.out.resp3 = ctx.client.resp3;
+        ctx.client.info.resp.set(ver as u8);
+    }
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"corekey");
+    out.bulk(b"version");
+    out.bulk(super::server::REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(if ctx.client.resp3 { 3 } else { 2 });
+    out.bulk(b"id");
+    out.int(ctx.client.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+}
+
+fn reset(ctx: &mut ConnCtx<'_>, _argv: &[&[u8]]) {
+    let c = &mut *ctx.client;
+    c.db = 0;
+    c.info.db.set(0);
+    c.resp3 = false;
+    c.info.resp.set(2);
+    ctx.out.resp3 = false;
+    c.info.name.borrow_mut().clear();
+    c.authenticated = ctx.shard.config.borrow().requirepass.is_empty();
+    ctx.out.simple("RESET");
+}
+
+fn quit(ctx: &mut ConnCtx<'_>, _argv: &[&[u8]]) {
+    ctx.client.close_after_reply = true;
+    ctx.client.info.closing.set(true);
+    ctx.out.ok();
+}
+
+fn client_id(ctx: &mut ConnCtx<'_>, _argv: &[&[u8]]) {
+    ctx.out.int(ctx.client.id as i64);
+}
+
+fn client_setname(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
+    let name = argv[2];
+    if !name.is_empty() && !valid_attr(name) {
+        ctx.out
+            .err("Client names cannot contain spaces, newlines or special characters.");
+        return;
+    }
+    *ctx.client.info.name.borrow_mut() = name.to_vec();
+    ctx.out.ok();
+}
+
+fn client_getname(ctx: &mut ConnCtx<'_>, _argv: &[&[u8]]) {
+    let name = ctx.client.info.name.borrow();
+    if name.is_empty() {
+        ctx.out.null();
+    } else {
+        ctx.out.bulk(&name);
+    }
+}
+
+fn client_info(ctx: &mut ConnCtx<'_>, _argv: &[&[u8]]) {
+    let mut line = ctx.client.info.info_line(ctx.now_ms);
+    line.push('\n');
+    ctx.out.verbatim(line.as_bytes());
+}
+
+fn client_setinfo(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
+    let (attr, val) = (argv[2], argv[3]);
+    let slot = if attr.eq_ignore_ascii_case(b"lib-name") {
+        &ctx.client.info.lib_name
+    } else if attr.eq_ignore_ascii_case(b"lib-ver") {
+        &ctx.client.info.lib_ver
+    } else {
+        ctx.out.err(&format!(
+            "Unrecognized option '{}'",
+            String::from_utf8_lossy(attr)
+        ));
+        return;
+    };
+    if !valid_attr(val) {
+        ctx.out.err(&format!(
+            "{} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(attr)
+        ));
+        return;
+    }
+    *slot.borrow_mut() = val.to_vec();
+    ctx.out.ok();
+}
+
+/// Writes a HELP reply: Valkey's header line, our lines, and the HELP footer.
+pub fn help_reply(out: &mut Out, cmd: &[u8], lines: &[&str]) {
+    out.array(lines.len() + 3);
+    out.simple(&format!(
+        "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        String::from_utf8_lossy(cmd).to_ascii_uppercase()
+    ));
+    for l in lines {
+        out.simple(l);
+    }
+    out.simple("HELP");
+    out.simple("    Print this help.");
+}
+
+fn client_help(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
+    help_reply(
+        ctx.out,
+        argv[0],
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "    * MAXAGE <maxage>",
+            "      Kill connections older than the specified age.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "    * ID <client-id> [<client-id> ...]",
+            "      Return clients of specified IDs only.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+        ],
+    );
+}
+
+/// Client types as CLIENT LIST/KILL name them; corekey has only normal clients so far.
+fn client_type_known(name: &[u8]) -> bool {
+    ["normal", "slave", "replica", "master", "primary", "pubsub"]
+        .iter()
+        .any(|t| name.eq_ignore_ascii_case(t.as_bytes()))
+}
+
+fn is_normal(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"normal")
+}
+
+/// CLIENT LIST [TYPE t] [ID id ...]: gathers the lines of every shard's clients.
+pub async fn client_list(
+    shard: &Rc<Shard>,
+    _client: &mut ClientState,
+    argv: &[&[u8]],
+    out: &mut Out,
+) {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut only_normal = true;
+    if argv.len() == 4 && argv[2].eq_ignore_ascii_case(b"type") {
+        if !client_type_known(argv[3]) {
+            out.err(&format!(
+                "Unknown client type '{}'",
+                String::from_utf8_lossy(argv[3])
+            ));
+            return;
+        }
+        only_normal = is_normal(argv[3]);
+    } else if argv.len() > 3 && argv[2].eq_ignore_ascii_case(b"id") {
+        let mut v = Vec::new();
+        for a in &argv[3..] {
+            match crate::util::parse_i64(a) {
+                Some(id) => v.push(id as u64),
+                None => {
+                    out.err("Invalid client ID");
+                    return;
+                }
+            }
+        }
+        ids = Some(v);
+    } else if argv.len() != 2 {
+        out.err(ERR_SYNTAX);
+        return;
+    }
+    let now = unix_ms();
+    let mut text = String::new();
+    if !only_normal {
+        out.verbatim(b"");
+        return;
+    }
+    for t in 0..shard.shards() {
+        let ids = ids.clone();
+        let lines: Vec<(u64, String)> = shard
+            .call(t, move |s| {
+                s.clients
+                    .borrow()
+                    .iter()
+                    .filter(|(_, c)| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
+                    .map(|(_, c)| (c.id, c.info_line(now)))
+                    .collect()
+            })
+            .await;
+        for (_, l) in lines {
+            text.push_str(&l);
+            text.push('\n');
+        }
+    }
+    out.verbatim(text.as_bytes());
+}
+
+/// A CLIENT KILL filter.
+#[derive(Debug, Clone, Default)]
+struct KillFilter {
+    addr: Option<String>,
+    laddr: Option<String>,
+    id: Option<u64>,
+    normal_only: Option<bool>,
+    user: Option<String>,
+    skip_id: Option<u64>,
+    max_age_s: Option<i64>,
+}
+
+/// CLIENT KILL, old form (`addr`) and new form (filters); kills across every shard.
+pub async fn client_kill(
+    shard: &Rc<Shard>,
+    client: &mut ClientState,
+    argv: &[&[u8]],
+    out: &mut Out,
+) {
+    let mut f = KillFilter {
+        skip_id: Some(client.id),
+        ..KillFilter::default()
+    };
+    let old_form = argv.len() == 3;
+    if old_form {
+        f.addr = Some(String::from_utf8_lossy(argv[2]).into_owned());
+        f.skip_id = None;
+    } else {
+        let mut i = 2;
+        while i < argv.len() {
+            let more = argv.len() > i + 1;
+            let opt = argv[i];
+            if !more {
+                out.err(ERR_SYNTAX);
+                return;
+            }
+            let v = argv[i + 1];
+            if opt.eq_ignore_ascii_case(b"id") {
+                match crate::util::parse_i64(v) {
+                    Some(id) if id >= 1 => f.id = Some(id as u64),
+                    _ => {
+                        out.err("client-id should be greater than 0");
+                        return;
+                    }
+                }
+            } else if opt.eq_ignore_ascii_case(b"maxage") {
+                match crate::util::parse_i64(v) {
+                    Some(a) if a > 0 => f.max_age_s = Some(a),
+                    Some(_) => {
+                        out.err("maxage should be greater than 0");
+                        return;
+                    }
+                    None => {
+                        out.err("maxage is not an integer or out of range");
+                        return;
+                    }
+                }
+            } else if opt.eq_ignore_ascii_case(b"type") {
+                if !client_type_known(v) {
+                    out.err(&format!(
+                        "Unknown client type '{}'",
+                        String::from_utf8_lossy(v)
+                    ));
+                    return;
+                }
+                f.normal_only = Some(is_normal(v));
+            } else if opt.eq_ignore_ascii_case(b"addr") {
+                f.addr = Some(String::from_utf8_lossy(v).into_owned());
+            } else if opt.eq_ignore_ascii_case(b"laddr") {
+                f.laddr = Some(String::from_utf8_lossy(v).into_owned());
+            } else if opt.eq_ignore_ascii_case(b"user") {
+                if v != b"default" {
+                    out.err(&format!("No such user '{}'", String::from_utf8_lossy(v)));
+                    return;
+                }
+                f.user = Some("default".into());
+            } else if opt.eq_ignore_ascii_case(b"skipme") {
+                if v.eq_ignore_ascii_case(b"yes") {
+                    f.skip_id = Some(client.id);
+                } else if v.eq_ignore_ascii_case(b"no") {
+                    f.skip_id = None;
+                } else {
+                    out.err(ERR_SYNTAX);
+                    return;
+                }
+            } else {
+                out.err(ERR_SYNTAX);
+                return;
+            }
+            i += 2;
+        }
+    }
+    let now = unix_ms();
+    let me = client.id;
+    let mut killed = 0;
+    let mut kill_me = false;
+    for t in 0..shard.shards() {
+        let f = f.clone();
+        let (n, me_hit) = shard
+            .call(t, move |s| {
+                let mut n = 0;
+                let mut me_hit = false;
+                for (_, c) in s.clients.borrow().iter() {
+                    if f.addr.as_ref().is_some_and(|a| *a != c.addr)
+                        || f.laddr.as_ref().is_some_and(|a| *a != c.laddr)
+                        || f.normal_only == Some(false)
+                        || f.id.is_some_and(|id| id != c.id)
+                        || f.skip_id == Some(c.id)
+                        || f.max_age_s
+                            .is_some_and(|age| (now - c.created_ms) / 1000 < age)
+                    {
+                        continue;
+                    }
+                    if c.id == me {
+                        me_hit = true;
+                    } else {
+                        c.kill();
+                    }
+                    n += 1;
+                }
+                (n, me_hit)
+            })
+            .await;
+        killed += n;
+        kill_me |= me_hit;
+    }
+    if old_form {
+        if killed == 0 {
+            out.err("No such client");
+        } else {
+            out.ok();
+        }
+    } else {
+        out.int(killed);
+    }
+    if kill_me {
+        client.close_after_reply = true;
+        client.info.closing.set(true);
+    }
+}

@@ -1,0 +1,400 @@
+//! The command table and what commands run against.
+//!
+//! Each family file (`string.rs`, `generic.rs`, `server.rs`, `connection.rs`…) owns its
+//! commands: their table entries ([`CommandSpec`], data in the shape of Valkey's command JSON
+//! files), their argument parsing and their logic, with tests beside them. This module joins
+//! the families into one registry (lookup by name, ids for statistics), finds the keys of a
+//! command from its key specs, and defines the contexts commands run in:
+//!
+//! - [`KeyCtx`]: a command that reads or writes keys, running on the shard that owns them; it
+//!   sees that shard's keyspace and a reply buffer, and is given the time. No I/O.
+//! - [`ConnCtx`]: a command about the connection itself (PING, SELECT, HELLO…), run on the
+//!   connection's shard.
+//! - Node-wide commands (KEYS, FLUSHALL, INFO…) and multi-key commands whose keys span shards
+//!   are coordinated in `crate::dispatch`, which calls back into the family files for the work
+//!   each shard does.
+
+pub mod connection;
+pub mod docs;
+pub mod generic;
+pub mod introspect;
+pub mod multi;
+pub mod server;
+pub mod spec;
+pub mod string;
+
+use crate::config::Config;
+use crate::keyspace::{Db, Entry, Keyspace};
+use crate::resp::Out;
+use crate::session::ClientState;
+use crate::shard::Shard;
+pub use spec::{BeginSearch, CommandSpec, Exec, FindKeys, Group, KeySpec};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+/// A command's index in the registry (statistics are kept per id).
+pub type CmdId = usize;
+
+/// A command that reads or writes keys.
+pub type KeyFn = fn(&mut KeyCtx<'_>, &[&[u8]]);
+/// A command about the connection.
+pub type ConnFn = fn(&mut ConnCtx<'_>, &[&[u8]]);
+
+/// Node-wide commands, coordinated across shards by `crate::dispatch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeCmd {
+    Keys,
+    Scan,
+    RandomKey,
+    DbSize,
+    FlushAll,
+    FlushDb,
+    SwapDb,
+    Info,
+    ConfigGet,
+    ConfigSet,
+    ConfigResetStat,
+    ClientList,
+    ClientKill,
+    Shutdown,
+}
+
+/// How a multi-key command is carried out when its keys live on several shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MultiKind {
+    Mget,
+    Mset,
+    Msetnx,
+    /// DEL and UNLINK.
+    Del,
+    Exists,
+    Touch,
+    Rename,
+    RenameNx,
+    Copy,
+    Lcs,
+}
+
+/// The context of a key command: the owning shard's keyspace, the client's database, the
+/// time, and where the reply goes.
+pub struct KeyCtx<'a> {
+    pub ks: &'a mut Keyspace,
+    pub db: usize,
+    pub now_ms: i64,
+    pub out: &'a mut Out,
+    pub config: &'a Config,
+}
+
+impl KeyCtx<'_> {
+    /// The client's selected database.
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.ks.dbs[self.db]
+    }
+
+    /// A read access to `key` (counts a keyspace hit or miss).
+    pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let now = self.now_ms;
+        let Keyspace { dbs, stats, .. } = &mut *self.ks;
+        dbs[self.db].lookup_read(stats, key, now)
+    }
+
+    /// [`KeyCtx::read`], also handing out the reply buffer (the two borrows are disjoint).
+    pub fn read_out(&mut self, key: &[u8]) -> (Option<&mut Entry>, &mut Out) {
+        let now = self.now_ms;
+        let Keyspace { dbs, stats, .. } = &mut *self.ks;
+        (dbs[self.db].lookup_read(stats, key, now), &mut *self.out)
+    }
+
+    /// [`KeyCtx::write`], also handing out the reply buffer.
+    pub fn write_out(&mut self, key: &[u8]) -> (Option<&mut Entry>, &mut Out) {
+        let now = self.now_ms;
+        (self.ks.dbs[self.db].lookup_write(key, now), &mut *self.out)
+    }
+
+    /// A write access to `key`.
+    pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let now = self.now_ms;
+        self.ks.dbs[self.db].lookup_write(key, now)
+    }
+}
+
+/// The context of a connection command.
+pub struct ConnCtx<'a> {
+    pub shard: &'a Rc<Shard>,
+    pub client: &'a mut ClientState,
+    pub out: &'a mut Out,
+    pub now_ms: i64,
+}
+
+/// One registered command or subcommand.
+pub struct Resolved {
+    pub id: CmdId,
+    pub spec: &'static CommandSpec,
+    pub parent: Option<&'static CommandSpec>,
+    /// "get", or "client|list" for a subcommand.
+    pub fullname: String,
+}
+
+/// All commands, with their ids and a name index.
+pub struct Registry {
+    pub all: Vec<Resolved>,
+    /// Top-level commands by lower-case name.
+    top: HashMap<&'static str, CmdId>,
+    /// Subcommands by (parent id, lower-case name).
+    subs: HashMap<(CmdId, &'static str), CmdId>,
+}
+
+/// The families' tables, in the order COMMAND lists them.
+fn families() -> [&'static [CommandSpec]; 4] {
+    [
+        string::COMMANDS,
+        generic::COMMANDS,
+        connection::COMMANDS,
+        server::COMMANDS,
+    ]
+}
+
+/// The registry, built once.
+pub fn registry() -> &'static Registry {
+    static R: OnceLock<Registry> = OnceLock::new();
+    R.get_or_init(|| {
+        let mut all = Vec::new();
+        let mut top = HashMap::new();
+        let mut subs = HashMap::new();
+        for family in families() {
+            for spec in family {
+                let id = all.len();
+                all.push(Resolved {
+                    id,
+                    spec,
+                    parent: None,
+                    fullname: spec.name.to_string(),
+                });
+                let dup = top.insert(spec.name, id);
+                assert!(dup.is_none(), "command {} registered twice", spec.name);
+                for sub in spec.subcommands {
+                    let sid = all.len();
+                    all.push(Resolved {
+                        id: sid,
+                        spec: sub,
+                        parent: Some(spec),
+                        fullname: format!("{}|{}", spec.name, sub.name),
+                    });
+                    let dup = subs.insert((id, sub.name), sid);
+                    assert!(
+                        dup.is_none(),
+                        "subcommand {}|{} registered twice",
+                        spec.name,
+                        sub.name
+                    );
+                }
+            }
+        }
+        Registry { all, top, subs }
+    })
+}
+
+/// Number of registered commands and subcommands.
+pub fn count() -> usize {
+    registry().all.len()
+}
+
+/// What the name (and subcommand) of a request resolve to.
+pub enum Lookup {
+    Found(&'static Resolved),
+    UnknownCommand,
+    /// The command exists and has subcommands, but not this one.
+    UnknownSubcommand,
+}
+
+/// Lower-cases `name` into `buf` when it is short enough to be a command name.
+fn lower<'b>(name: &[u8], buf: &'b mut [u8; 32]) -> Option<&'b str> {
+    let dst = buf.get_mut(..name.len())?;
+    for (d, s) in dst.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    std::str::from_utf8(dst).ok()
+}
+
+impl Registry {
+    /// Looks a request up as Valkey's `lookupCommand` does: a container with one argument is
+    /// itself (its arity check will fail), with more the subcommand is looked up.
+    pub fn lookup(&'static self, argv: &[&[u8]]) -> Lookup {
+        let mut buf = [0u8; 32];
+        let Some(name) = argv.first().and_then(|n| lower(n, &mut buf)) else {
+            return Lookup::UnknownCommand;
+        };
+        let Some(&id) = self.top.get(name) else {
+            return Lookup::UnknownCommand;
+        };
+        let r = &self.all[id];
+        if r.spec.subcommands.is_empty() || argv.len() == 1 {
+            return Lookup::Found(r);
+        }
+        let mut sbuf = [0u8; 32];
+        match lower(argv[1], &mut sbuf).and_then(|s| self.subs.get(&(id, s))) {
+            Some(&sid) => Lookup::Found(&self.all[sid]),
+            None => Lookup::UnknownSubcommand,
+        }
+    }
+
+    /// A top-level command by name (COMMAND INFO), case-insensitive.
+    pub fn by_name(&'static self, name: &[u8]) -> Option<&'static Resolved> {
+        let mut buf = [0u8; 32];
+        let name = lower(name, &mut buf)?;
+        self.top.get(name).map(|&id| &self.all[id])
+    }
+
+    /// A command or subcommand by full name ("client|list").
+    pub fn by_fullname(&'static self, name: &[u8]) -> Option<&'static Resolved> {
+        let full = String::from_utf8_lossy(name).to_ascii_lowercase();
+        match full.split_once('|') {
+            None => self.by_name(name),
+            Some((parent, sub)) => {
+                let &pid = self.top.get(parent)?;
+                self.all.iter().find(|r| {
+                    r.parent.is_some() && r.fullname == format!("{}|{sub}", self.all[pid].spec.name)
+                })
+            }
+        }
+    }
+
+    /// Top-level commands, in registry order.
+    pub fn top_level(&'static self) -> impl Iterator<Item = &'static Resolved> {
+        self.all.iter().filter(|r| r.parent.is_none())
+    }
+
+    /// The subcommands of the command with id `id`.
+    pub fn subcommands_of(
+        &'static self,
+        r: &'static Resolved,
+    ) -> impl Iterator<Item = &'static Resolved> {
+        let parent = r.spec as *const CommandSpec;
+        self.all
+            .iter()
+            .filter(move |s| s.parent.is_some_and(|p| std::ptr::eq(p, parent)))
+    }
+}
+
+/// The argument positions of the keys of a request, from its command's key specs (Valkey's
+/// `getKeysUsingKeySpecs`). `None` when the arguments do not fit the specs (the command will
+/// then report its own syntax error).
+pub fn key_positions(spec: &CommandSpec, argv: &[&[u8]], out: &mut Vec<usize>) -> Option<()> {
+    out.clear();
+    let argc = argv.len() as i64;
+    for ks in spec.keys {
+        if ks.flags & spec::keyflag::NOT_KEY != 0 {
+            continue;
+        }
+        let first: i64 = match ks.begin {
+            BeginSearch::Index(pos) => i64::from(pos),
+            BeginSearch::Keyword { keyword, startfrom } => {
+                let startfrom = i64::from(startfrom);
+                let start = if startfrom > 0 {
+                    startfrom
+                } else {
+                    argc + startfrom
+                };
+                let end = if startfrom > 0 { argc - 1 } else { 1 };
+                let mut found = 0;
+                let mut i = start;
+                // Walks towards `end`; at most argc steps.
+                for _ in 0..argc.max(0) {
+                    if i == end || i >= argc || i < 1 {
+                        break;
+                    }
+                    if argv[i as usize].eq_ignore_ascii_case(keyword.as_bytes()) {
+                        found = i + 1;
+                        break;
+                    }
+                    i = if start <= end { i + 1 } else { i - 1 };
+                }
+                if found == 0 {
+                    continue;
+                }
+                found
+            }
+            BeginSearch::Unknown => return None,
+        };
+        let (first, last, step) = match ks.find {
+            FindKeys::Range {
+                lastkey,
+                step,
+                limit,
+            } => {
+                let lastkey = i64::from(lastkey);
+                let last = if lastkey >= 0 {
+                    first + lastkey
+                } else if limit == 0 {
+                    argc + lastkey
+                } else {
+                    first + ((argc - first) / i64::from(limit) + lastkey)
+                };
+                (first, last, i64::from(step))
+            }
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                step,
+            } => {
+                let idx = first + i64::from(keynumidx);
+                let n = argv
+                    .get(usize::try_from(idx).ok()?)
+                    .and_then(|a| crate::util::parse_i64(a))?;
+                if n < 0 {
+                    return None;
+                }
+                let f = first + i64::from(firstkey);
+                (f, f + n - 1, i64::from(step))
+            }
+            FindKeys::Unknown => return None,
+        };
+        if last < first {
+            // Zero keys (a keynum of 0): nothing to add.
+            if last == first - 1 {
+                continue;
+            }
+            return None;
+        }
+        if last >= argc || first >= argc || step <= 0 {
+            return None;
+        }
+        let mut i = first;
+        while i <= last {
+            out.push(i as usize);
+            i += step;
+        }
+        if ks.flags & spec::keyflag::INCOMPLETE != 0 {
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// Valkey's error for an argument that is not an integer.
+pub const ERR_NOT_INTEGER: &str = "value is not an integer or out of range";
+/// Valkey's `WRONGTYPE` error.
+pub const ERR_WRONGTYPE: &str =
+    "-WRONGTYPE Operation against a key holding the wrong kind of value";
+/// Valkey's generic syntax error.
+pub const ERR_SYNTAX: &str = "syntax error";
+
+/// Parses an integer argument or replies Valkey's error; `None` means the reply was written.
+pub fn int_arg(out: &mut Out, arg: &[u8]) -> Option<i64> {
+    match crate::util::parse_i64(arg) {
+        Some(v) => Some(v),
+        None => {
+            out.err(ERR_NOT_INTEGER);
+            None
+        }
+    }
+}
+
+/// The "wrong number of arguments" error for a command by full name.
+pub fn arity_error(fullname: &str) -> String {
+    format!("wrong number of arguments for '{fullname}' command")
+}
+
+#[cfg(test)]
+mod table_tests;

@@ -1,0 +1,846 @@
+//! Configuration: the directive table, valkey.conf-style files, the command line, and the
+//! values CONFIG GET/SET read and write.
+//!
+//! Every directive is accepted in a file (`port 7000`) and as a flag (`--port 7000`), with
+//! Valkey's names, defaults, value syntax (`512mb`, `yes`/`no`) and error texts. The command
+//! line is turned into config lines appended after the file, as Valkey does, so a flag
+//! overrides the file and both go through one parser. clap provides `--help`, `--version` and
+//! the positional config file; directive flags are gathered before clap sees them because a
+//! directive may take several values, some starting with `-` (`--bind 127.0.0.1 -::1`).
+//!
+//! This module reads files and the environment only in [`load`]; everything else is pure.
+
+use std::path::{Path, PathBuf};
+
+/// Valkey's default for `proto-max-bulk-len` (512 MB).
+pub const PROTO_MAX_BULK_LEN_DEFAULT: u64 = 512 * 1024 * 1024;
+/// Valkey's default for `client-query-buffer-limit` (1 GB).
+pub const CLIENT_QUERY_BUFFER_LIMIT_DEFAULT: u64 = 1024 * 1024 * 1024;
+/// Most shards one node runs: every shard owns at least one slot.
+pub const CORES_MAX: usize = 1024;
+/// Most databases (Valkey allows INT_MAX, but allocates them all up front as we do).
+pub const DATABASES_MAX: usize = 1 << 20;
+/// Most addresses in `bind` (Valkey's CONFIG_BINDADDR_MAX).
+pub const BIND_ADDRS_MAX: usize = 16;
+/// Deepest `include` nesting.
+const INCLUDE_DEPTH_MAX: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Verbose,
+    Notice,
+    Warning,
+    Nothing,
+}
+
+impl LogLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Verbose => "verbose",
+            LogLevel::Notice => "notice",
+            LogLevel::Warning => "warning",
+            LogLevel::Nothing => "nothing",
+        }
+    }
+
+    /// The tracing filter for this level.
+    pub fn filter(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Verbose => "debug",
+            LogLevel::Notice => "info",
+            LogLevel::Warning => "warn",
+            LogLevel::Nothing => "off",
+        }
+    }
+}
+
+/// The node's configuration. Shards hold it behind an `Arc` and get a new one on CONFIG SET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub port: u16,
+    pub bind: Vec<String>,
+    pub cores: usize,
+    /// The CPU of each shard, when given.
+    pub cpu_list: Option<Vec<usize>>,
+    pub dir: PathBuf,
+    pub maxclients: u64,
+    /// Empty: no password.
+    pub requirepass: Vec<u8>,
+    pub loglevel: LogLevel,
+    pub databases: usize,
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+    /// Idle client timeout in seconds; 0 = never.
+    pub timeout: u64,
+    /// The file the configuration came from, if any (INFO `config_file`).
+    pub config_file: Option<PathBuf>,
+    /// Whether `cores` was given explicitly (then it must agree with `cpu-list`).
+    pub cores_explicit: bool,
+}
+
+impl Config {
+    /// The built-in defaults; `cores` is every CPU this process may run on.
+    pub fn defaults() -> Config {
+        Config {
+            port: 6379,
+            bind: vec!["127.0.0.1".into(), "-::1".into()],
+            cores: available_cpus().len().max(1),
+            cpu_list: None,
+            dir: PathBuf::from("."),
+            maxclients: 10000,
+            requirepass: Vec::new(),
+            loglevel: LogLevel::Notice,
+            databases: 16,
+            proto_max_bulk_len: PROTO_MAX_BULK_LEN_DEFAULT,
+            client_query_buffer_limit: CLIENT_QUERY_BUFFER_LIMIT_DEFAULT,
+            timeout: 0,
+            config_file: None,
+            cores_explicit: false,
+        }
+    }
+
+    /// The CPU each shard is pinned to: `cpu-list` when given, else the process's CPUs in
+    /// order (wrapping around when `cores` exceeds them).
+    pub fn shard_cpus(&self) -> Vec<usize> {
+        if let Some(list) = &self.cpu_list {
+            return list.clone();
+        }
+        let cpus = available_cpus();
+        if cpus.is_empty() {
+            return vec![0; self.cores];
+        }
+        (0..self.cores).map(|i| cpus[i % cpus.len()]).collect()
+    }
+}
+
+/// The CPUs in this process's affinity mask.
+pub fn available_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// How a directive's value is checked and stored.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// One integer within bounds.
+    Int { min: i64, max: i64 },
+    /// One memory value (`512mb`) within bounds.
+    Memory { min: u64, max: u64 },
+    /// One of these words.
+    Enum(&'static [&'static str]),
+    /// Any single string.
+    Str,
+    /// Any number of words (one empty argument means none).
+    List,
+}
+
+/// One directive: its name, how it is parsed, whether CONFIG SET may change it at run time,
+/// and how it is read from and written to a [`Config`].
+pub struct Directive {
+    pub name: &'static str,
+    kind: Kind,
+    pub mutable: bool,
+    set: fn(&mut Config, &[String]) -> Result<(), String>,
+    get: fn(&Config) -> String,
+}
+
+fn one(args: &[String]) -> &str {
+    args.first().map(String::as_str).unwrap_or("")
+}
+
+/// Every directive corekey knows, with Valkey's names.
+pub static DIRECTIVES: &[Directive] = &[
+    Directive {
+        name: "port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        mutable: false,
+        set: |c, a| {
+            let p: u16 = one(a)
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer")?;
+            if p == 0 {
+                return Err(
+                    "port 0 (no TCP listener) is not supported: corekey has no unix socket".into(),
+                );
+            }
+            c.port = p;
+            Ok(())
+        },
+        get: |c| c.port.to_string(),
+    },
+    Directive {
+        name: "bind",
+        kind: Kind::List,
+        mutable: false,
+        set: |c, a| {
+            if a.len() > BIND_ADDRS_MAX {
+                return Err("Too many bind addresses specified.".into());
+            }
+            let addrs: Vec<String> = if a.len() == 1 && a[0].is_empty() {
+                Vec::new()
+            } else {
+                a.to_vec()
+            };
+            for addr in &addrs {
+                let bare = addr.strip_prefix('-').unwrap_or(addr);
+                if bare != "*" && bare != "::*" && bare.parse::<std::net::IpAddr>().is_err() {
+                    return Err(format!("Invalid bind address '{addr}'"));
+                }
+            }
+            c.bind = addrs;
+            Ok(())
+        },
+        get: |c| c.bind.join(" "),
+    },
+    Directive {
+        name: "cores",
+        kind: Kind::Int {
+            min: 1,
+            max: CORES_MAX as i64,
+        },
+        mutable: false,
+        set: |c, a| {
+            c.cores = parse_int(one(a), 1, CORES_MAX as i64)? as usize;
+            c.cores_explicit = true;
+            Ok(())
+        },
+        get: |c| c.cores.to_string(),
+    },
+    Directive {
+        name: "cpu-list",
+        kind: Kind::Str,
+        mutable: false,
+        set: |c, a| {
+            c.cpu_list = if one(a).is_empty() {
+                None
+            } else {
+                Some(parse_cpu_list(one(a))?)
+            };
+            Ok(())
+        },
+        get: |c| {
+            c.cpu_list
+                .as_ref()
+                .map(|l| format_cpu_list(l))
+                .unwrap_or_default()
+        },
+    },
+    Directive {
+        name: "dir",
+        kind: Kind::Str,
+        mutable: true,
+        set: |c, a| {
+            let d = one(a);
+            if d.is_empty() {
+                return Err("dir can't be empty".into());
+            }
+            if !Path::new(d).is_dir() {
+                return Err(format!("No such directory: {d}"));
+            }
+            c.dir = PathBuf::from(d);
+            Ok(())
+        },
+        get: |c| c.dir.display().to_string(),
+    },
+    Directive {
+        name: "maxclients",
+        kind: Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        set: |c, a| {
+            c.maxclients = parse_int(one(a), 1, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+        get: |c| c.maxclients.to_string(),
+    },
+    Directive {
+        name: "requirepass",
+        kind: Kind::Str,
+        mutable: true,
+        set: |c, a| {
+            c.requirepass = one(a).as_bytes().to_vec();
+            Ok(())
+        },
+        get: |c| String::from_utf8_lossy(&c.requirepass).into_owned(),
+    },
+    Directive {
+        name: "loglevel",
+        kind: Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        mutable: true,
+        set: |c, a| {
+            c.loglevel = match one(a).to_ascii_lowercase().as_str() {
+                "debug" => LogLevel::Debug,
+                "verbose" => LogLevel::Verbose,
+                "notice" => LogLevel::Notice,
+                "warning" => LogLevel::Warning,
+                "nothing" => LogLevel::Nothing,
+                _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into()),
+            };
+            Ok(())
+        },
+        get: |c| c.loglevel.name().into(),
+    },
+    Directive {
+        name: "databases",
+        kind: Kind::Int {
+            min: 1,
+            max: DATABASES_MAX as i64,
+        },
+        mutable: false,
+        set: |c, a| {
+            c.databases = parse_int(one(a), 1, DATABASES_MAX as i64)? as usize;
+            Ok(())
+        },
+        get: |c| c.databases.to_string(),
+    },
+    Directive {
+        name: "proto-max-bulk-len",
+        kind: Kind::Memory {
+            min: 1024 * 1024,
+            max: i64::MAX as u64,
+        },
+        mutable: true,
+        set: |c, a| {
+            c.proto_max_bulk_len = parse_memory(one(a), 1024 * 1024, i64::MAX as u64)?;
+            Ok(())
+        },
+        get: |c| c.proto_max_bulk_len.to_string(),
+    },
+    Directive {
+        name: "client-query-buffer-limit",
+        kind: Kind::Memory {
+            min: 1024 * 1024,
+            max: i64::MAX as u64,
+        },
+        mutable: true,
+        set: |c, a| {
+            c.client_query_buffer_limit = parse_memory(one(a), 1024 * 1024, i64::MAX as u64)?;
+            Ok(())
+        },
+        get: |c| c.client_query_buffer_limit.to_string(),
+    },
+    // Persistence arrives with its own issue; until then these directives exist so that tools
+    // which read them (redis-benchmark reads both) get the truth: no snapshots, no AOF.
+    Directive {
+        name: "save",
+        kind: Kind::List,
+        mutable: true,
+        set: |_, a| {
+            if a.iter().all(|w| w.is_empty()) {
+                Ok(())
+            } else {
+                Err("corekey has no persistence yet: only save \"\" is accepted".into())
+            }
+        },
+        get: |_| String::new(),
+    },
+    Directive {
+        name: "appendonly",
+        kind: Kind::Enum(&["yes", "no"]),
+        mutable: true,
+        set: |_, a| {
+            if one(a).eq_ignore_ascii_case("no") {
+                Ok(())
+            } else {
+                Err("corekey has no append-only file yet: only appendonly no is accepted".into())
+            }
+        },
+        get: |_| "no".into(),
+    },
+    Directive {
+        name: "timeout",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        set: |c, a| {
+            c.timeout = parse_int(one(a), 0, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+        get: |c| c.timeout.to_string(),
+    },
+];
+
+/// The directive named `name` (case-insensitive).
+pub fn directive(name: &str) -> Option<&'static Directive> {
+    DIRECTIVES
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+impl Directive {
+    /// Applies `args` to `config`, checking the value; the error says why it was refused.
+    pub fn apply(&self, config: &mut Config, args: &[String]) -> Result<(), String> {
+        match self.kind {
+            Kind::List => {}
+            _ if args.len() != 1 => return Err("wrong number of arguments".into()),
+            Kind::Int { min, max } => {
+                parse_int(one(args), min, max)?;
+            }
+            Kind::Memory { min, max } => {
+                parse_memory(one(args), min, max)?;
+            }
+            Kind::Enum(options) => {
+                if !options.iter().any(|o| o.eq_ignore_ascii_case(one(args))) {
+                    return Err(format!(
+                        "argument(s) must be one of the following: {}",
+                        options.join(", ")
+                    ));
+                }
+            }
+            Kind::Str => {}
+        }
+        (self.set)(config, args)
+    }
+
+    /// The current value as CONFIG GET prints it.
+    pub fn value(&self, config: &Config) -> String {
+        (self.get)(config)
+    }
+}
+
+fn parse_int(s: &str, min: i64, max: i64) -> Result<i64, String> {
+    let v = crate::util::parse_i64(s.as_bytes())
+        .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
+    if v < min || v > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(v)
+}
+
+/// Valkey's `memtoull`: digits with an optional unit b, k, kb, m, mb, g, gb (any case).
+pub fn parse_memory(s: &str, min: u64, max: u64) -> Result<u64, String> {
+    let bad = || "argument must be a memory value".to_string();
+    let digits_end = s
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(s.len());
+    let (digits, unit) = s.split_at(digits_end);
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err(bad()),
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let v = n.checked_mul(mul).ok_or_else(bad)?;
+    if v < min || v > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(v)
+}
+
+/// Parses `0,2-3` into `[0, 2, 3]`. A CPU may repeat (two shards on one core).
+pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
+    let bad = || format!("invalid cpu-list '{s}': expected CPU numbers and ranges like 0,2-3");
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (part, part),
+        };
+        let a: usize = a.trim().parse().map_err(|_| bad())?;
+        let b: usize = b.trim().parse().map_err(|_| bad())?;
+        if a > b || b >= libc::CPU_SETSIZE as usize {
+            return Err(bad());
+        }
+        out.extend(a..=b);
+        if out.len() > CORES_MAX {
+            return Err(format!("cpu-list names more than {CORES_MAX} shards"));
+        }
+    }
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+fn format_cpu_list(l: &[usize]) -> String {
+    l.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// A configuration error: where it was found and why, printed the way Valkey prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// "the configuration file, at line 3" or "the command line".
+    pub place: String,
+    pub line: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "\n*** FATAL CONFIG FILE ERROR (corekey {}) ***",
+            env!("CARGO_PKG_VERSION")
+        )?;
+        writeln!(f, "Reading {}", self.place)?;
+        writeln!(f, ">>> '{}'", self.line)?;
+        write!(f, "{}", self.reason)
+    }
+}
+
+/// Applies config text (valkey.conf syntax) to `config`. `place` names the source in errors.
+pub fn apply_text(
+    config: &mut Config,
+    text: &str,
+    place: &str,
+    depth: usize,
+) -> Result<(), ConfigError> {
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = raw.trim_matches([' ', '\t', '\r', '\n']);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let err = |reason: String| ConfigError {
+            place: format!("{place}, at line {}", i + 1),
+            line: line.to_string(),
+            reason,
+        };
+        let Some(words) = crate::resp::split::split_args(line.as_bytes()) else {
+            return Err(err("Unbalanced quotes in configuration line".into()));
+        };
+        let words: Vec<String> = words
+            .into_iter()
+            .map(|w| String::from_utf8_lossy(&w).into_owned())
+            .collect();
+        let Some((name, args)) = words.split_first() else {
+            continue;
+        };
+        let name = name.to_ascii_lowercase();
+        if name == "include" && args.len() == 1 {
+            if depth >= INCLUDE_DEPTH_MAX {
+                return Err(err("include nested too deeply".into()));
+            }
+            let text = std::fs::read_to_string(&args[0]).map_err(|e| {
+                err(format!(
+                    "Fatal error, can't open config file '{}': {e}",
+                    args[0]
+                ))
+            })?;
+            apply_text(
+                config,
+                &text,
+                &format!("the configuration file {}", args[0]),
+                depth + 1,
+            )?;
+            continue;
+        }
+        let Some(d) = directive(&name) else {
+            return Err(err("Bad directive or wrong number of arguments".into()));
+        };
+        // Like Valkey: a multi-word directive given as one argument is split at spaces.
+        let split;
+        let args = if matches!(d.kind, Kind::List) && args.len() == 1 && !args[0].is_empty() {
+            split = crate::resp::split::split_args(args[0].as_bytes())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .collect::<Vec<_>>();
+            &split[..]
+        } else {
+            args
+        };
+        d.apply(config, args).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Quotes one command-line value the way Valkey's `sdscatrepr` does, so that the config line
+/// built from the command line splits back into the same words.
+fn repr(s: &str) -> String {
+    let mut out = String::from("\"");
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x07 => out.push_str("\\a"),
+            0x08 => out.push_str("\\b"),
+            b if b.is_ascii_graphic() || b == b' ' => out.push(char::from(b)),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    /// Run the server with this configuration.
+    Run(Config),
+    /// Print this (help or version) and exit 0.
+    Print(String),
+}
+
+/// Parses the command line (`corekey [config-file] [--directive value ...]`), reading the
+/// config file if one is named.
+pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
+    let cli_err = |line: String, reason: String| ConfigError {
+        place: "the command line".into(),
+        line,
+        reason,
+    };
+    // Split: leading words before the first `--flag` go to clap (config file, -h, -v);
+    // each `--name` and the words after it (up to the next `--`) form one config line.
+    let mut head: Vec<String> = vec![args.first().cloned().unwrap_or_else(|| "corekey".into())];
+    let mut lines: Vec<(String, Vec<String>)> = Vec::new();
+    for a in args.iter().skip(1) {
+        if let Some(name) = a.strip_prefix("--").filter(|n| !n.is_empty()) {
+            if matches!(name, "help" | "version") {
+                head.push(a.clone());
+                continue;
+            }
+            lines.push((name.to_string(), Vec::new()));
+        } else if let Some((_, vals)) = lines.last_mut() {
+            vals.push(a.clone());
+        } else {
+            head.push(a.clone());
+        }
+    }
+    let mut cmd = clap::Command::new("corekey")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("corekey: a thread-per-core, io_uring, Valkey-compatible key-value node")
+        .after_help(directive_help())
+        .arg(
+            clap::Arg::new("config")
+                .help("valkey.conf-style configuration file ('-' reads standard input)")
+                .value_name("CONFIG-FILE")
+                .allow_hyphen_values(true),
+        );
+    let matches = match cmd.try_get_matches_from_mut(&head) {
+        Ok(m) => m,
+        Err(e) => {
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) {
+                return Ok(Invocation::Print(e.to_string()));
+            }
+            return Err(cli_err(
+                head[1..].join(" "),
+                e.to_string().trim().to_string(),
+            ));
+        }
+    };
+    let mut config = Config::defaults();
+    if let Some(path) = matches.get_one::<String>("config") {
+        let text = if path == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
+                cli_err(
+                    path.clone(),
+                    format!("Fatal error, can't read standard input: {e}"),
+                )
+            })?;
+            s
+        } else {
+            std::fs::read_to_string(path).map_err(|e| {
+                cli_err(
+                    path.clone(),
+                    format!("Fatal error, can't open config file '{path}': {e}"),
+                )
+            })?
+        };
+        apply_text(&mut config, &text, "the configuration file", 0)?;
+        if path != "-" {
+            config.config_file =
+                Some(std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path)));
+        }
+    }
+    for (name, vals) in &lines {
+        let line = format!(
+            "{name} {}",
+            vals.iter().map(|v| repr(v)).collect::<Vec<_>>().join(" ")
+        );
+        if directive(name).is_none() {
+            return Err(cli_err(
+                format!("--{name}"),
+                format!("unknown directive '{name}'"),
+            ));
+        }
+        apply_text(&mut config, &line, "the command line", 0).map_err(|mut e| {
+            e.place = format!("the command line (--{name})");
+            e
+        })?;
+    }
+    if let Some(list) = &config.cpu_list {
+        if config.cores_explicit && config.cores != list.len() {
+            return Err(cli_err(
+                format!("cores {}", config.cores),
+                format!(
+                    "cores is {} but cpu-list names {} CPUs",
+                    config.cores,
+                    list.len()
+                ),
+            ));
+        }
+        config.cores = list.len();
+    }
+    Ok(Invocation::Run(config))
+}
+
+fn directive_help() -> String {
+    let mut s =
+        String::from("Directives (valkey.conf names), each also accepted as --name value:\n");
+    for d in DIRECTIVES {
+        s.push_str(&format!(
+            "  --{:<28} default: {}\n",
+            d.name,
+            d.value(&Config::defaults())
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut v = vec!["corekey".to_string()];
+        v.extend(args.iter().map(|s| s.to_string()));
+        match load(&v)? {
+            Invocation::Run(c) => Ok(c),
+            Invocation::Print(p) => panic!("printed {p}"),
+        }
+    }
+
+    /// Defaults are Valkey's where Valkey has the directive.
+    #[test]
+    fn defaults() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.port, 6379);
+        assert_eq!(c.bind, ["127.0.0.1", "-::1"]);
+        assert_eq!(c.databases, 16);
+        assert_eq!(c.proto_max_bulk_len, 512 * 1024 * 1024);
+        assert_eq!(c.client_query_buffer_limit, 1024 * 1024 * 1024);
+        assert_eq!(c.maxclients, 10000);
+        assert_eq!(c.timeout, 0);
+        assert!(c.cores >= 1);
+    }
+
+    /// Flags take several values, including ones that start with '-', and override the file.
+    #[test]
+    fn flags() {
+        let c = run(&[
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            "7000",
+            "--cpu-list",
+            "0,0",
+        ])
+        .unwrap();
+        assert_eq!(c.bind, ["127.0.0.1", "-::1"]);
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.cpu_list, Some(vec![0, 0]));
+        assert_eq!(c.cores, 2);
+        let c = run(&["--requirepass", "a b\"c", "--proto-max-bulk-len", "2mb"]).unwrap();
+        assert_eq!(c.requirepass, b"a b\"c");
+        assert_eq!(c.proto_max_bulk_len, 2 * 1024 * 1024);
+    }
+
+    /// A file is read first, then flags override it; comments and quotes work as in valkey.conf.
+    #[test]
+    fn file_then_flags() {
+        let dir = std::env::temp_dir().join(format!("corekey-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.conf");
+        std::fs::write(
+            &path,
+            "# comment\n  port 7001\nrequirepass \"p w\"\nbind 127.0.0.1\nmaxclients 5\r\n",
+        )
+        .unwrap();
+        let c = run(&[path.to_str().unwrap(), "--port", "7002"]).unwrap();
+        assert_eq!(c.port, 7002);
+        assert_eq!(c.requirepass, b"p w");
+        assert_eq!(c.bind, ["127.0.0.1"]);
+        assert_eq!(c.maxclients, 5);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Unknown directives and bad values are refused with a message naming them.
+    #[test]
+    fn errors_name_the_directive() {
+        let e = run(&["--nosuch", "1"]).unwrap_err();
+        assert!(e.to_string().contains("nosuch"), "{e}");
+        let e = run(&["--port", "abc"]).unwrap_err();
+        assert!(
+            e.to_string().contains("port") && e.to_string().contains("integer"),
+            "{e}"
+        );
+        let e = run(&["--port", "70000"]).unwrap_err();
+        assert!(e.to_string().contains("between 0 and 65535"), "{e}");
+        let e = run(&["--proto-max-bulk-len", "12xb"]).unwrap_err();
+        assert!(e.to_string().contains("memory value"), "{e}");
+        let e = run(&["--cores", "3", "--cpu-list", "0,1"]).unwrap_err();
+        assert!(e.to_string().contains("cpu-list"), "{e}");
+        let mut c = Config::defaults();
+        let e = apply_text(&mut c, "port 1\nfoo bar\n", "the configuration file", 0).unwrap_err();
+        assert_eq!(e.place, "the configuration file, at line 2");
+        assert_eq!(e.reason, "Bad directive or wrong number of arguments");
+    }
+
+    /// Memory values accept Valkey's units.
+    #[test]
+    fn memory_units() {
+        let m = |s| parse_memory(s, 0, u64::MAX);
+        assert_eq!(m("1k"), Ok(1000));
+        assert_eq!(m("1KB"), Ok(1024));
+        assert_eq!(m("3mb"), Ok(3 * 1024 * 1024));
+        assert_eq!(m("2g"), Ok(2_000_000_000));
+        assert!(m("-1").is_err());
+        assert!(m("1tb").is_err());
+    }
+
+    /// CPU lists expand ranges and keep repeats.
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0,2-3"), Ok(vec![0, 2, 3]));
+        assert_eq!(parse_cpu_list("1,1"), Ok(vec![1, 1]));
+        assert!(parse_cpu_list("3-1").is_err());
+        assert!(parse_cpu_list("").is_err());
+        assert!(parse_cpu_list("x").is_err());
+    }
+
+    /// --help and --version print and exit 0.
+    #[test]
+    fn help_and_version() {
+        let v = vec!["corekey".to_string(), "--version".to_string()];
+        assert!(matches!(load(&v), Ok(Invocation::Print(_))));
+        let v = vec!["corekey".to_string(), "--help".to_string()];
+        match load(&v) {
+            Ok(Invocation::Print(p)) => assert!(p.contains("--proto-max-bulk-len")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

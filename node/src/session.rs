@@ -1,0 +1,422 @@
+//! A client session: the protocol side of one connection. It parses requests, runs each
+//! command where it belongs and writes the replies back in the client's order.
+//!
+//! How a batch runs (everything parsed from one read):
+//!
+//! - Connection commands (PING, SELECT, HELLO, AUTH…) run here, in order, at once; so a SELECT
+//!   or HELLO affects the commands after it in the same pipeline.
+//! - A key command whose keys all live on this shard runs here at once; one whose keys live on
+//!   another shard joins that shard's group. Groups go out together, one hop per shard per
+//!   batch, and run in parallel. Per shard, commands keep their order, and all commands on a
+//!   key go to the same shard, so per-key order holds.
+//! - A command that involves several shards (a multi-key command spanning shards, KEYS,
+//!   FLUSHALL, INFO…) is a barrier: the groups sent so far are finished first, then it runs,
+//!   coordinated from here.
+//! - Replies are assembled in request order: while nothing is in flight they go straight into
+//!   the output buffer, otherwise into a scratch buffer with a slot per command.
+
+use crate::clients::ClientInfo;
+use crate::commands::{self, ConnCtx, Exec, Lookup, Resolved};
+use crate::dispatch::{self, Forward, ReplyBatch};
+use crate::net::{Flow, Session};
+use crate::resp::{Out, Parser, ProtoLimits};
+use crate::shard::{unix_ms, Shard};
+use smallvec::SmallVec;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// The state of a connection that commands may read and change.
+pub struct ClientState {
+    pub id: u64,
+    pub db: usize,
+    pub resp3: bool,
+    pub authenticated: bool,
+    pub info: Rc<ClientInfo>,
+    /// Stop running commands and close once the replies so far are written.
+    pub close_after_reply: bool,
+}
+
+impl ClientState {
+    /// Whether the client must still authenticate before running most commands.
+    pub fn auth_required(&self, shard: &Shard) -> bool {
+        !self.authenticated && !shard.config.borrow().requirepass.is_empty()
+    }
+}
+
+enum Slot {
+    Local { start: usize, end: usize },
+    Remote { shard: usize, index: usize },
+}
+
+/// A connection's session.
+pub struct ClientSession {
+    shard: Rc<Shard>,
+    pub state: ClientState,
+    parser: Parser,
+    key_pos: Vec<usize>,
+    /// Replies of commands run here while others are in flight.
+    scratch: Out,
+    slots: Vec<Slot>,
+    /// Commands waiting to go to each shard.
+    groups: Vec<Forward>,
+    forwarding: bool,
+}
+
+impl ClientSession {
+    pub fn new(shard: Rc<Shard>, info: Rc<ClientInfo>) -> ClientSession {
+        let shards = shard.shards();
+        let authenticated = shard.config.borrow().requirepass.is_empty();
+        ClientSession {
+            state: ClientState {
+                id: info.id,
+                db: 0,
+                resp3: false,
+                authenticated,
+                info,
+                close_after_reply: false,
+            },
+            parser: Parser::new(),
+            key_pos: Vec::new(),
+            scratch: Out::new(false),
+            slots: Vec::new(),
+            groups: (0..shards).map(|_| Forward::default()).collect(),
+            forwarding: false,
+            shard,
+        }
+    }
+
+    /// Runs the commands the parser holds, appending replies to `out`.
+    async fn run_batch(&mut self, parser: &Parser, input: &[u8], out: &mut Out) {
+        let now_ms = unix_ms();
+        for c in &parser.cmds {
+            if self.state.close_after_reply {
+                break;
+            }
+            let argv: SmallVec<[&[u8]; 8]> = parser.args[c.first..c.first + c.argc]
+                .iter()
+                .map(|&a| parser.arg(input, a))
+                .collect();
+            self.run_one(&argv, out, now_ms).await;
+        }
+        self.flush(out).await;
+    }
+
+    /// Where the reply of a command run here goes now.
+    fn local_out<'a>(&'a mut self, out: &'a mut Out) -> &'a mut Out {
+        if self.forwarding {
+            self.scratch.resp3 = out.resp3;
+            &mut self.scratch
+        } else {
+            out
+        }
+    }
+
+    /// Records the slot of a reply written by [`Self::local_out`] from `start`.
+    fn mark_local(&mut self, start: usize) {
+        if self.forwarding {
+            self.slots.push(Slot::Local {
+                start,
+                end: self.scratch.buf.len(),
+            });
+        }
+    }
+
+    fn local_len(&self, out: &Out) -> usize {
+        if self.forwarding {
+            self.scratch.buf.len()
+        } else {
+            out.buf.len()
+        }
+    }
+
+    /// A command refused before running: the error reply, and its statistics.
+    fn reject(&mut self, out: &mut Out, r: Option<&Resolved>, msg: &str) {
+        let start = self.local_len(out);
+        let o = self.local_out(out);
+        o.err(msg);
+        let codes = o.take_errors();
+        self.mark_local(start);
+        let mut stats = self.shard.stats.borrow_mut();
+        stats.add_errors(codes);
+        if let Some(r) = r {
+            stats.commands[r.id].rejected += 1;
+        }
+    }
+
+    async fn run_one(&mut self, argv: &[&[u8]], out: &mut Out, now_ms: i64) {
+        out.resp3 = self.state.resp3;
+        let r = match commands::registry().lookup(argv) {
+            Lookup::Found(r) => r,
+            Lookup::UnknownCommand => {
+                let msg = dispatch::unknown_command_message(argv);
+                self.reject(out, None, &msg);
+                return;
+            }
+            Lookup::UnknownSubcommand => {
+                let msg = format!(
+                    "unknown subcommand '{}'. Try {} HELP.",
+                    dispatch::clip(argv.get(1).copied().unwrap_or_default()),
+                    String::from_utf8_lossy(argv[0]).to_ascii_uppercase()
+                );
+                self.reject(out, None, &msg);
+                return;
+            }
+        };
+        let spec = r.spec;
+        if !spec.arity_ok(argv.len()) || matches!(spec.exec, Exec::Container) {
+            self.reject(out, Some(r), &commands::arity_error(&r.fullname));
+            return;
+        }
+        if self.state.auth_required(&self.shard) && !spec.has(commands::spec::flag::NO_AUTH) {
+            self.reject(out, Some(r), "-NOAUTH Authentication required.");
+            return;
+        }
+        let info = self.state.info.clone();
+        info.last_cmd.set(static_name(r));
+        info.tot_cmds.set(info.tot_cmds.get() + 1);
+        match spec.exec {
+            Exec::Conn(f) => {
+                let t0 = Instant::now();
+                let start = self.local_len(out);
+                let shard = self.shard.clone();
+                let resp3 = self.state.resp3;
+                let o = if self.forwarding {
+                    &mut self.scratch
+                } else {
+                    &mut *out
+                };
+                o.resp3 = resp3;
+                let before = o.error_count();
+                f(
+                    &mut ConnCtx {
+                        shard: &shard,
+                        client: &mut self.state,
+                        out: o,
+                        now_ms,
+                    },
+                    argv,
+                );
+                let failed = o.error_count() > before;
+                let codes = o.take_errors();
+                self.mark_local(start);
+                dispatch::record(&shard, r.id, t0, failed, codes);
+            }
+            Exec::Key(f) => {
+                let shards = self.shard.shards();
+                let target = if shards == 1 {
+                    Some(0)
+                } else {
+                    match commands::key_positions(spec, argv, &mut self.key_pos) {
+                        Some(()) if !self.key_pos.is_empty() => {
+                            let first = self.shard.shard_of_key(argv[self.key_pos[0]]);
+                            if self.key_pos[1..]
+                                .iter()
+                                .all(|&p| self.shard.shard_of_key(argv[p]) == first)
+                            {
+                                Some(first)
+                            } else {
+                                None
+                            }
+                        }
+                        // No keys found (malformed arguments): the command reports its own
+                        // error without touching a key, here.
+                        _ => Some(self.shard.id),
+                    }
+                };
+                match target {
+                    Some(t) if t == self.shard.id => {
+                        if self.shard.is_locked() {
+                            self.shard.wait_unlocked(None).await;
+                        }
+                        let start = self.local_len(out);
+                        let db = self.state.db;
+                        let resp3 = self.state.resp3;
+                        let shard = self.shard.clone();
+                        let o = if self.forwarding {
+                            &mut self.scratch
+                        } else {
+                            &mut *out
+                        };
+                        o.resp3 = resp3;
+                        dispatch::exec_key(&shard, r, f, db, argv, o, now_ms);
+                        self.mark_local(start);
+                    }
+                    Some(t) => {
+                        let index =
+                            self.groups[t].push(r.id, self.state.db, self.state.resp3, argv);
+                        self.slots.push(Slot::Remote { shard: t, index });
+                        self.forwarding = true;
+                    }
+                    None => {
+                        self.flush(out).await;
+                        let t0 = Instant::now();
+                        let before = out.error_count();
+                        match spec.multi {
+                            Some(kind) => {
+                                commands::multi::run(
+                                    kind,
+                                    &self.shard,
+                                    &self.state,
+                                    r,
+                                    argv,
+                                    out,
+                                    &self.key_pos,
+                                )
+                                .await
+                            }
+                            None => {
+                                out.err("-CROSSSLOT Keys in request don't hash to the same slot")
+                            }
+                        }
+                        let failed = out.error_count() > before;
+                        let codes = out.take_errors();
+                        dispatch::record(&self.shard, r.id, t0, failed, codes);
+                    }
+                }
+            }
+            Exec::Node(cmd) => {
+                self.flush(out).await;
+                let t0 = Instant::now();
+                let before = out.error_count();
+                let shard = self.shard.clone();
+                dispatch::run_node(cmd, &shard, &mut self.state, argv, out).await;
+                let failed = out.error_count() > before;
+                let codes = out.take_errors();
+                dispatch::record(&shard, r.id, t0, failed, codes);
+            }
+            Exec::Container => unreachable!("containers fail the arity check above"),
+        }
+    }
+
+    /// Sends the pending groups, waits for their replies and writes every reply of the batch
+    /// so far, in order, into `out`.
+    async fn flush(&mut self, out: &mut Out) {
+        if !self.forwarding {
+            return;
+        }
+        let shards = self.shard.shards();
+        let mut calls = Vec::new();
+        {
+            let mut stats = self.shard.stats.borrow_mut();
+            for (t, g) in self.groups.iter_mut().enumerate() {
+                if g.is_empty() {
+                    continue;
+                }
+                let fwd = std::mem::take(g);
+                stats.hops += 1;
+                stats.forwarded_commands += fwd.len() as u64;
+                calls.push((
+                    t,
+                    self.shard
+                        .start_call(t, move |s| dispatch::exec_forward(s, fwd)),
+                ));
+            }
+        }
+        let mut results: Vec<Option<ReplyBatch>> = (0..shards).map(|_| None).collect();
+        for (t, call) in calls {
+            results[t] = Some(call.await);
+        }
+        for slot in self.slots.drain(..) {
+            match slot {
+                Slot::Local { start, end } => out.raw(&self.scratch.buf[start..end]),
+                Slot::Remote { shard, index } => {
+                    if let Some(rb) = &results[shard] {
+                        out.raw(rb.reply(index));
+                    }
+                }
+            }
+        }
+        self.scratch.buf.clear();
+        self.forwarding = false;
+    }
+}
+
+/// The full name of a command as a `&'static str` (for CLIENT LIST's `cmd=`).
+fn static_name(r: &'static Resolved) -> &'static str {
+    r.fullname.as_str()
+}
+
+impl Session for ClientSession {
+    async fn on_input(&mut self, input: &mut Vec<u8>, output: &mut Vec<u8>) -> Flow {
+        let mut parser = std::mem::take(&mut self.parser);
+        let mut out = Out::with_buf(std::mem::take(output), self.state.resp3);
+        let mut flow = Flow::Continue;
+        self.state.info.last_interaction_ms.set(unix_ms());
+        // Bounded: each pass consumes at least one command or stops.
+        for _ in 0..input.len() + 1 {
+            let auth_required = self.state.auth_required(&self.shard);
+            let limits = ProtoLimits {
+                max_bulk_len: self.shard.config.borrow().proto_max_bulk_len,
+                auth_required,
+            };
+            // Before AUTH, parse one command at a time: the limits change once it succeeds.
+            let max_cmds = if auth_required { 1 } else { usize::MAX };
+            let res = parser.parse(input, &limits, max_cmds);
+            let ran = !parser.cmds.is_empty();
+            if ran {
+                self.run_batch(&parser, input, &mut out).await;
+            }
+            parser.clear_batch();
+            if let Err(e) = res {
+                out.err(&e.message());
+                let codes = out.take_errors();
+                self.shard.stats.borrow_mut().add_errors(codes);
+                tracing::debug!(client = self.state.id, error = %e.message(), "protocol error, closing");
+                flow = Flow::Close;
+                break;
+            }
+            if self.state.close_after_reply {
+                flow = Flow::Close;
+                break;
+            }
+            if !ran || !auth_required {
+                break;
+            }
+        }
+        let consumed = parser.consumed();
+        input.drain(..consumed);
+        parser.drained(consumed);
+        self.parser = parser;
+        *output = out.buf;
+        let info = &self.state.info;
+        info.qbuf.set(input.len());
+        info.qbuf_free.set(input.capacity() - input.len());
+        info.obuf.set(output.len());
+        // Valkey closes, without a reply, a client whose query buffer passes the limit (1 MB
+        // before AUTH).
+        let limit = if self.state.auth_required(&self.shard) {
+            1024 * 1024
+        } else {
+            self.shard.config.borrow().client_query_buffer_limit
+        };
+        if input.len() as u64 > limit {
+            tracing::warn!(client = %info.addr, qbuf = input.len(), "closing client that reached max query buffer length");
+            return Flow::Abort;
+        }
+        flow
+    }
+
+    fn wanted(&self, input: &[u8]) -> Option<usize> {
+        self.parser.big_arg_missing(input.len())
+    }
+
+    fn should_stop(&self) -> bool {
+        self.state.info.killed.get() || self.shard.node.is_shutting_down()
+    }
+
+    fn on_io(&mut self, read: usize, written: usize, input_cap: usize) {
+        let info = &self.state.info;
+        info.tot_net_in.set(info.tot_net_in.get() + read as u64);
+        info.tot_net_out
+            .set(info.tot_net_out.get() + written as u64);
+        let mut stats = self.shard.stats.borrow_mut();
+        stats.net_input_bytes += read as u64;
+        stats.net_output_bytes += written as u64;
+        stats.reads_processed += 1;
+        stats.writes_processed += u64::from(written > 0);
+        stats.client_recent_max_input_buffer =
+            stats.client_recent_max_input_buffer.max(input_cap as u64);
+        stats.client_recent_max_output_buffer =
+            stats.client_recent_max_output_buffer.max(written as u64);
+    }
+}

@@ -1,0 +1,643 @@
+//! Shards: one pinned thread per core, each with its own monoio (io_uring) runtime, keyspace,
+//! clients and statistics; and the mesh of queues between them, the only path across cores.
+//!
+//! A shard's state is `!Send` (`Rc`, `RefCell`); other shards reach it only by sending a
+//! [`Msg`] through the bounded SPSC rings of `ring.rs`. A message owns everything it carries
+//! (boxed closures that capture owned data, boxed results), so no pointer into one shard ever
+//! reaches another.
+//!
+//! The inbox task. Each shard runs one task that drains its incoming rings, runs the calls it
+//! finds and hands results to the tasks waiting for them. When the rings are empty it marks
+//! itself sleeping and waits on an eventfd through io_uring; a producer writes that eventfd
+//! only when it sees the sleeping mark, so a busy shard is never woken per message. When work
+//! remains after a bounded drain, the task wakes itself through the same eventfd rather than
+//! yielding: with DEFER_TASKRUN, completions (network reads) are only reaped when the runtime
+//! parks, and a task that yields forever would starve them.
+//!
+//! Shard-ordered transactions (`txn.rs`) lock a set of shards in ascending order so that a
+//! multi-key command spanning shards is atomic, as in Valkey.
+
+pub mod ring;
+pub mod stats;
+pub mod txn;
+
+use crate::clients::ClientInfo;
+use crate::config::Config;
+use crate::keyspace::Keyspace;
+use ring::{Consumer, Producer};
+use slab::Slab;
+use stats::Stats;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll, Waker};
+pub use txn::{Txn, TxnId};
+
+/// Messages one ring holds before the producer spills into its local overflow queue.
+pub const RING_CAPACITY: usize = 1024;
+/// Most messages taken from one source ring per drain pass, so one busy peer cannot starve
+/// the others or this shard's own connections.
+const DRAIN_PER_RING: usize = 256;
+
+/// A closure run on another shard; its result travels back boxed.
+pub type Job = Box<dyn FnOnce(&Shard) -> Box<dyn Any + Send> + Send>;
+
+/// What travels between shards.
+pub enum Msg {
+    /// Run `job` here (respecting the shard lock), send the result back to `from`.
+    Call {
+        from: usize,
+        ticket: usize,
+        txn: Option<TxnId>,
+        acquire: bool,
+        job: Job,
+    },
+    /// The result of a call this shard made.
+    Done {
+        ticket: usize,
+        result: Box<dyn Any + Send>,
+    },
+    /// The transaction `txn` is over: unlock.
+    Release { txn: TxnId },
+}
+
+/// How one shard is woken: an eventfd, written only when the shard says it is asleep.
+pub struct ShardWake {
+    efd: OwnedFd,
+    sleeping: AtomicBool,
+}
+
+impl ShardWake {
+    fn new() -> std::io::Result<ShardWake> {
+        // SAFETY: eventfd returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor that we own.
+        Ok(ShardWake {
+            efd: unsafe { OwnedFd::from_raw_fd(fd) },
+            sleeping: AtomicBool::new(false),
+        })
+    }
+
+    /// Wakes the shard if it sleeps (after a message was pushed to it).
+    pub fn wake(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
+            self.kick();
+        }
+    }
+
+    /// Writes the eventfd unconditionally.
+    pub fn kick(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd; a full counter (EAGAIN) only
+        // means the shard is already due to wake.
+        unsafe { libc::write(self.efd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+}
+
+/// What every shard of the node shares: fixed facts and a few counters touched only when a
+/// client connects or leaves, never per request.
+pub struct NodeShared {
+    pub shards: usize,
+    pub wakes: Vec<ShardWake>,
+    pub shutdown: AtomicBool,
+    /// Connected clients on all shards (for `maxclients`).
+    pub connections: AtomicUsize,
+    /// Shards whose runtime has finished.
+    pub shards_done: AtomicUsize,
+    pub start_unix_ms: i64,
+    pub start: std::time::Instant,
+    pub run_id: String,
+    pub executable: String,
+    pub tcp_port: u16,
+    /// Client ids are unique per node: shard `s` hands out `s + 1 + k * shards`.
+    pub next_client_hint: AtomicU64,
+    /// The latest configuration, for threads that are not shards (logging reload).
+    pub config: RwLock<Arc<Config>>,
+    /// Set by SHUTDOWN to the exit code wanted.
+    pub exit_code: AtomicUsize,
+}
+
+impl NodeShared {
+    pub fn new(config: &Config, shards: usize) -> std::io::Result<NodeShared> {
+        let wakes = (0..shards)
+            .map(|_| ShardWake::new())
+            .collect::<std::io::Result<_>>()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Ok(NodeShared {
+            shards,
+            wakes,
+            shutdown: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
+            shards_done: AtomicUsize::new(0),
+            start_unix_ms: now,
+            start: std::time::Instant::now(),
+            run_id: random_hex40(),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            tcp_port: config.port,
+            next_client_hint: AtomicU64::new(0),
+            config: RwLock::new(Arc::new(config.clone())),
+            exit_code: AtomicUsize::new(0),
+        })
+    }
+
+    /// Asks every shard to stop: they stop accepting, finish in-flight replies and exit.
+    pub fn request_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        for w in &self.wakes {
+            w.kick();
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
+/// 40 random hex characters (run id), from the kernel's random source.
+pub fn random_hex40() -> String {
+    let mut b = [0u8; 20];
+    // SAFETY: getrandom writes at most b.len() bytes into b.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != b.len() as isize {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let seed = t.as_nanos() as u64 ^ u64::from(std::process::id());
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (seed.rotate_left(i as u32 * 7) >> 8) as u8;
+        }
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+enum Pending {
+    Waiting(Option<Waker>),
+    Ready(Box<dyn Any + Send>),
+    /// The waiting future was dropped; discard the result when it comes.
+    Abandoned,
+}
+
+/// The endpoints of the mesh that one shard owns.
+pub struct MeshEnds {
+    pub to: Vec<Option<Producer<Msg>>>,
+    pub from: Vec<Option<Consumer<Msg>>>,
+}
+
+/// Builds the full mesh for `n` shards: a ring for every ordered pair.
+pub fn build_mesh(n: usize) -> Vec<MeshEnds> {
+    let mut ends: Vec<MeshEnds> = (0..n)
+        .map(|_| MeshEnds {
+            to: (0..n).map(|_| None).collect(),
+            from: (0..n).map(|_| None).collect(),
+        })
+        .collect();
+    for a in 0..n {
+        for b in 0..n {
+            if a != b {
+                let (p, c) = ring::ring(RING_CAPACITY);
+                ends[a].to[b] = Some(p);
+                ends[b].from[a] = Some(c);
+            }
+        }
+    }
+    ends
+}
+
+/// One shard's state. Lives in an `Rc` on its own thread.
+pub struct Shard {
+    pub id: usize,
+    pub node: Arc<NodeShared>,
+    pub ks: RefCell<Keyspace>,
+    pub stats: RefCell<Stats>,
+    pub clients: RefCell<Slab<Rc<ClientInfo>>>,
+    pub config: RefCell<Arc<Config>>,
+    to: RefCell<Vec<Option<Producer<Msg>>>>,
+    from: RefCell<Vec<Option<Consumer<Msg>>>>,
+    overflow: RefCell<Vec<VecDeque<Msg>>>,
+    pending: RefCell<Slab<Pending>>,
+    lock: Cell<Option<TxnId>>,
+    deferred: RefCell<VecDeque<Msg>>,
+    lock_waiters: RefCell<Vec<Waker>>,
+    next_txn: Cell<u64>,
+    next_client: Cell<u64>,
+    /// Cancels the accept loops at shutdown.
+    pub accept_cancel: RefCell<Option<monoio::io::Canceller>>,
+}
+
+impl Shard {
+    pub fn new(id: usize, node: Arc<NodeShared>, config: Arc<Config>, mesh: MeshEnds) -> Shard {
+        let shards = node.shards;
+        Shard {
+            id,
+            ks: RefCell::new(Keyspace::new(id, shards, config.databases)),
+            stats: RefCell::new(Stats::new()),
+            clients: RefCell::new(Slab::new()),
+            config: RefCell::new(config),
+            to: RefCell::new(mesh.to),
+            from: RefCell::new(mesh.from),
+            overflow: RefCell::new((0..shards).map(|_| VecDeque::new()).collect()),
+            pending: RefCell::new(Slab::new()),
+            lock: Cell::new(None),
+            deferred: RefCell::new(VecDeque::new()),
+            lock_waiters: RefCell::new(Vec::new()),
+            next_txn: Cell::new(0),
+            next_client: Cell::new(0),
+            accept_cancel: RefCell::new(None),
+            node,
+        }
+    }
+
+    pub fn shards(&self) -> usize {
+        self.node.shards
+    }
+
+    /// The shard that owns `slot`.
+    pub fn shard_of_slot(&self, slot: u16) -> usize {
+        usize::from(slot) % self.node.shards
+    }
+
+    /// The shard that owns `key`.
+    pub fn shard_of_key(&self, key: &[u8]) -> usize {
+        self.shard_of_slot(corekey_bus::key_slot(key).get())
+    }
+
+    /// A node-unique client id.
+    pub fn new_client_id(&self) -> u64 {
+        let k = self.next_client.get();
+        self.next_client.set(k + 1);
+        self.id as u64 + 1 + k * self.node.shards as u64
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// Sends `msg` to shard `target`, spilling into the local overflow queue when the ring is
+    /// full (never blocks; order per target is kept).
+    fn send(&self, target: usize, msg: Msg) {
+        assert_ne!(target, self.id, "a shard never messages itself");
+        let mut overflow = self.overflow.borrow_mut();
+        let queue = &mut overflow[target];
+        if queue.is_empty() {
+            let mut to = self.to.borrow_mut();
+            let Some(p) = to[target].as_mut() else {
+                unreachable!("mesh has a ring to every other shard")
+            };
+            if let Err(msg) = p.push(msg) {
+                queue.push_back(msg);
+            }
+        } else {
+            queue.push_back(msg);
+        }
+        drop(overflow);
+        self.node.wakes[target].wake();
+    }
+
+    /// Retries spilled messages; returns whether any remain.
+    fn flush_overflow(&self) -> bool {
+        let mut overflow = self.overflow.borrow_mut();
+        let mut to = self.to.borrow_mut();
+        let mut left = false;
+        for (target, queue) in overflow.iter_mut().enumerate() {
+            let mut pushed = false;
+            while let Some(msg) = queue.pop_front() {
+                let Some(p) = to[target].as_mut() else { break };
+                match p.push(msg) {
+                    Ok(()) => pushed = true,
+                    Err(msg) => {
+                        queue.push_front(msg);
+                        break;
+                    }
+                }
+            }
+            if pushed {
+                self.node.wakes[target].wake();
+            }
+            left |= !queue.is_empty();
+        }
+        left
+    }
+
+    /// Runs `f` on shard `target` and returns its result. On this shard it runs at once
+    /// (after any transaction that holds this shard has finished).
+    pub async fn call<R, F>(self: &Rc<Self>, target: usize, f: F) -> R
+    where
+        F: FnOnce(&Shard) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        if target == self.id {
+            self.wait_unlocked(None).await;
+            return f(self);
+        }
+        self.call_remote(target, None, false, f).await
+    }
+
+    async fn call_remote<R, F>(
+        self: &Rc<Self>,
+        target: usize,
+        txn: Option<TxnId>,
+        acquire: bool,
+        f: F,
+    ) -> R
+    where
+        F: FnOnce(&Shard) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.start_remote(target, txn, acquire, f).await
+    }
+
+    /// Sends `f` to the other shard `target` now and returns a future of its result, so that
+    /// calls to several shards travel at once.
+    pub fn start_call<R, F>(
+        self: &Rc<Self>,
+        target: usize,
+        f: F,
+    ) -> impl Future<Output = R> + use<R, F>
+    where
+        F: FnOnce(&Shard) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.start_remote(target, None, false, f)
+    }
+
+    fn start_remote<R, F>(
+        self: &Rc<Self>,
+        target: usize,
+        txn: Option<TxnId>,
+        acquire: bool,
+        f: F,
+    ) -> impl Future<Output = R> + use<R, F>
+    where
+        F: FnOnce(&Shard) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let ticket = self.pending.borrow_mut().insert(Pending::Waiting(None));
+        let job: Job = Box::new(move |s: &Shard| Box::new(f(s)) as Box<dyn Any + Send>);
+        self.send(
+            target,
+            Msg::Call {
+                from: self.id,
+                ticket,
+                txn,
+                acquire,
+                job,
+            },
+        );
+        let fut = CallFuture {
+            shard: self.clone(),
+            ticket,
+            done: false,
+        };
+        async move {
+            match fut.await.downcast::<R>() {
+                Ok(r) => *r,
+                Err(_) => unreachable!("a call's result has the type its closure returns"),
+            }
+        }
+    }
+
+    /// Waits until this shard is not locked by a transaction other than `txn`.
+    pub async fn wait_unlocked(self: &Rc<Self>, txn: Option<TxnId>) {
+        std::future::poll_fn(|cx| match self.lock.get() {
+            Some(t) if Some(t) != txn => {
+                self.lock_waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        })
+        .await
+    }
+
+    /// Whether a transaction holds this shard.
+    pub fn is_locked(&self) -> bool {
+        self.lock.get().is_some()
+    }
+
+    fn new_txn_id(&self) -> TxnId {
+        let n = self.next_txn.get();
+        self.next_txn.set(n + 1);
+        TxnId {
+            shard: self.id as u32,
+            seq: n,
+        }
+    }
+
+    fn release_local(&self, txn: TxnId) {
+        if self.lock.get() != Some(txn) {
+            return;
+        }
+        self.lock.set(None);
+        // Run what waited, in arrival order, until one of them takes the lock again.
+        loop {
+            if self.lock.get().is_some() {
+                break;
+            }
+            let Some(msg) = self.deferred.borrow_mut().pop_front() else {
+                break;
+            };
+            self.handle(msg);
+        }
+        if self.lock.get().is_none() {
+            for w in self.lock_waiters.borrow_mut().drain(..) {
+                w.wake();
+            }
+        }
+    }
+
+    /// Handles one incoming message.
+    fn handle(&self, msg: Msg) {
+        match msg {
+            Msg::Call {
+                from,
+                ticket,
+                txn,
+                acquire,
+                job,
+            } => {
+                let runnable = match self.lock.get() {
+                    None => true,
+                    Some(held) => Some(held) == txn,
+                };
+                if !runnable {
+                    self.deferred.borrow_mut().push_back(Msg::Call {
+                        from,
+                        ticket,
+                        txn,
+                        acquire,
+                        job,
+                    });
+                    return;
+                }
+                if acquire {
+                    self.lock.set(txn);
+                }
+                let result = job(self);
+                self.send(from, Msg::Done { ticket, result });
+            }
+            Msg::Done { ticket, result } => {
+                let mut pending = self.pending.borrow_mut();
+                let Some(slot) = pending.get_mut(ticket) else {
+                    return;
+                };
+                match std::mem::replace(slot, Pending::Ready(result)) {
+                    Pending::Waiting(Some(w)) => w.wake(),
+                    Pending::Waiting(None) => {}
+                    Pending::Abandoned => {
+                        pending.remove(ticket);
+                    }
+                    Pending::Ready(_) => unreachable!("a ticket completes once"),
+                }
+            }
+            Msg::Release { txn } => self.release_local(txn),
+        }
+    }
+
+    /// Drains the incoming rings (bounded per ring); returns how many messages it handled.
+    fn drain_inbox(&self) -> usize {
+        let mut handled = 0;
+        for src in 0..self.node.shards {
+            for _ in 0..DRAIN_PER_RING {
+                let msg = {
+                    let mut from = self.from.borrow_mut();
+                    match from[src].as_mut().and_then(Consumer::pop) {
+                        Some(m) => m,
+                        None => break,
+                    }
+                };
+                self.handle(msg);
+                handled += 1;
+            }
+        }
+        handled
+    }
+
+    fn inbox_has_items(&self) -> bool {
+        self.from.borrow().iter().flatten().any(Consumer::has_items)
+    }
+
+    /// The inbox task; see the module documentation. Returns at shutdown, once no client is
+    /// connected to any shard (so no shard still needs this one).
+    pub async fn inbox_loop(self: Rc<Self>) {
+        let wake = &self.node.wakes[self.id];
+        // SAFETY: dup gives a new descriptor for the same eventfd, owned by the File below.
+        let dup = unsafe { libc::dup(wake.efd.as_raw_fd()) };
+        assert!(
+            dup >= 0,
+            "dup(eventfd) failed: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: dup is a fresh descriptor we own.
+        let efd = monoio::fs::File::from_std(unsafe { std::fs::File::from_raw_fd(dup) })
+            .expect("eventfd into the runtime");
+        let mut buf: Vec<u8> = Vec::with_capacity(8);
+        let mut shutdown_started = false;
+        loop {
+            self.drain_inbox();
+            let spilled = self.flush_overflow();
+            if self.node.is_shutting_down() {
+                if !shutdown_started {
+                    shutdown_started = true;
+                    crate::server::begin_shard_shutdown(&self);
+                }
+                if self.node.connections.load(Ordering::SeqCst) == 0 && !spilled {
+                    break;
+                }
+            }
+            wake.sleeping.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if spilled
+                || self.inbox_has_items()
+                || (shutdown_started && self.node.connections.load(Ordering::SeqCst) > 0)
+            {
+                wake.sleeping.store(false, Ordering::SeqCst);
+                if shutdown_started {
+                    // Poll gently while other shards finish their clients.
+                    monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    continue;
+                }
+                wake.kick();
+            }
+            let (res, b) = efd.read_at(buf, 0).await;
+            buf = b;
+            buf.clear();
+            if let Err(e) = res {
+                tracing::warn!(shard = self.id, error = %e, "eventfd read failed");
+            }
+            wake.sleeping.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// The current Unix time in milliseconds (the shard driver reads the clock; logic is
+    /// given the value).
+    pub fn now_ms(&self) -> i64 {
+        unix_ms()
+    }
+}
+
+/// Wall-clock Unix milliseconds.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+struct CallFuture {
+    shard: Rc<Shard>,
+    ticket: usize,
+    done: bool,
+}
+
+impl Future for CallFuture {
+    type Output = Box<dyn Any + Send>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut pending = self.shard.pending.borrow_mut();
+        let ticket = self.ticket;
+        match pending.get_mut(ticket) {
+            Some(Pending::Ready(_)) => {
+                let Pending::Ready(r) = pending.remove(ticket) else {
+                    unreachable!()
+                };
+                drop(pending);
+                self.done = true;
+                Poll::Ready(r)
+            }
+            Some(Pending::Waiting(w)) => {
+                *w = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            _ => unreachable!("a live call future owns its ticket"),
+        }
+    }
+}
+
+impl Drop for CallFuture {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut pending = self.shard.pending.borrow_mut();
+        if let Some(slot) = pending.get_mut(self.ticket) {
+            if matches!(slot, Pending::Ready(_)) {
+                pending.remove(self.ticket);
+            } else {
+                *slot = Pending::Abandoned;
+            }
+        }
+    }
+}
