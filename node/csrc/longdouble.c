@@ -26,9 +26,10 @@ static int ck_string2ld(const char *s, size_t slen, long double *dp) {
 
     errno = 0;
     value = strtold(buf, &eptr);
-    if (isspace((unsigned char)buf[0]) || eptr[0] != '\0' ||
+    /* eptr must reach the end: a NUL inside the text stops strtold short of slen. */
+    if (isspace((unsigned char)buf[0]) || eptr[0] != '\0' || (size_t)(eptr - buf) != slen ||
         ((errno == ERANGE) && (value == HUGE_VALL || value == -HUGE_VALL || fpclassify(value) == FP_ZERO)) ||
-        isnan(value))
+        errno == EINVAL || isnan(value))
         return 0;
     *dp = value;
     return 1;

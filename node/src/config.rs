@@ -139,6 +139,8 @@ enum Kind {
     Memory { min: u64, max: u64 },
     /// One of these words.
     Enum(&'static [&'static str]),
+    /// `yes` or `no`.
+    Bool,
     /// Any single string.
     Str,
     /// Any number of words (one empty argument means none).
@@ -151,12 +153,17 @@ pub struct Directive {
     pub name: &'static str,
     kind: Kind,
     pub mutable: bool,
-    set: fn(&mut Config, &[String]) -> Result<(), String>,
-    get: fn(&Config) -> String,
+    /// Set-time check that CONFIG SET refuses (Valkey's protected configs, like `dir`).
+    pub protected: bool,
+    set: fn(&mut Config, &[Vec<u8>]) -> Result<(), String>,
+    get: fn(&Config) -> Vec<u8>,
 }
 
-fn one(args: &[String]) -> &str {
-    args.first().map(String::as_str).unwrap_or("")
+/// The single argument of a directive as text (text that is not UTF-8 reads as a replacement
+/// character, which no numeric or path check accepts).
+fn one(args: &[Vec<u8>]) -> &str {
+    args.first()
+        .map_or("", |a| std::str::from_utf8(a).unwrap_or("\u{fffd}"))
 }
 
 /// Every directive corekey knows, with Valkey's names.
@@ -165,6 +172,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "port",
         kind: Kind::Int { min: 0, max: 65535 },
         mutable: false,
+        protected: false,
         set: |c, a| {
             let p: u16 = one(a)
                 .parse()
@@ -177,16 +185,21 @@ pub static DIRECTIVES: &[Directive] = &[
             c.port = p;
             Ok(())
         },
-        get: |c| c.port.to_string(),
+        get: |c| c.port.to_string().into_bytes(),
     },
     Directive {
         name: "bind",
         kind: Kind::List,
         mutable: false,
+        protected: false,
         set: |c, a| {
             if a.len() > BIND_ADDRS_MAX {
                 return Err("Too many bind addresses specified.".into());
             }
+            let a: Vec<String> = a
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
             let addrs: Vec<String> = if a.len() == 1 && a[0].is_empty() {
                 Vec::new()
             } else {
@@ -201,7 +214,7 @@ pub static DIRECTIVES: &[Directive] = &[
             c.bind = addrs;
             Ok(())
         },
-        get: |c| c.bind.join(" "),
+        get: |c| c.bind.join(" ").into_bytes(),
     },
     Directive {
         name: "cores",
@@ -210,17 +223,19 @@ pub static DIRECTIVES: &[Directive] = &[
             max: CORES_MAX as i64,
         },
         mutable: false,
+        protected: false,
         set: |c, a| {
             c.cores = parse_int(one(a), 1, CORES_MAX as i64)? as usize;
             c.cores_explicit = true;
             Ok(())
         },
-        get: |c| c.cores.to_string(),
+        get: |c| c.cores.to_string().into_bytes(),
     },
     Directive {
         name: "cpu-list",
         kind: Kind::Str,
         mutable: false,
+        protected: false,
         set: |c, a| {
             c.cpu_list = if one(a).is_empty() {
                 None
@@ -234,12 +249,14 @@ pub static DIRECTIVES: &[Directive] = &[
                 .as_ref()
                 .map(|l| format_cpu_list(l))
                 .unwrap_or_default()
+                .into_bytes()
         },
     },
     Directive {
         name: "dir",
         kind: Kind::Str,
         mutable: true,
+        protected: true,
         set: |c, a| {
             let d = one(a);
             if d.is_empty() {
@@ -251,35 +268,44 @@ pub static DIRECTIVES: &[Directive] = &[
             c.dir = PathBuf::from(d);
             Ok(())
         },
-        get: |c| c.dir.display().to_string(),
+        // Valkey answers the absolute working directory.
+        get: |c| {
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| c.dir.display().to_string())
+                .into_bytes()
+        },
     },
     Directive {
         name: "maxclients",
         kind: Kind::Int {
             min: 1,
-            max: i32::MAX as i64,
+            max: u32::MAX as i64,
         },
         mutable: true,
+        protected: false,
         set: |c, a| {
-            c.maxclients = parse_int(one(a), 1, i32::MAX as i64)? as u64;
+            c.maxclients = parse_int(one(a), 1, u32::MAX as i64)? as u64;
             Ok(())
         },
-        get: |c| c.maxclients.to_string(),
+        get: |c| c.maxclients.to_string().into_bytes(),
     },
     Directive {
         name: "requirepass",
         kind: Kind::Str,
         mutable: true,
+        protected: false,
         set: |c, a| {
-            c.requirepass = one(a).as_bytes().to_vec();
+            c.requirepass = a.first().cloned().unwrap_or_default();
             Ok(())
         },
-        get: |c| String::from_utf8_lossy(&c.requirepass).into_owned(),
+        get: |c| c.requirepass.clone(),
     },
     Directive {
         name: "loglevel",
         kind: Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
         mutable: true,
+        protected: false,
         set: |c, a| {
             c.loglevel = match one(a).to_ascii_lowercase().as_str() {
                 "debug" => LogLevel::Debug,
@@ -291,7 +317,7 @@ pub static DIRECTIVES: &[Directive] = &[
             };
             Ok(())
         },
-        get: |c| c.loglevel.name().into(),
+        get: |c| c.loglevel.name().as_bytes().to_vec(),
     },
     Directive {
         name: "databases",
@@ -300,11 +326,12 @@ pub static DIRECTIVES: &[Directive] = &[
             max: DATABASES_MAX as i64,
         },
         mutable: false,
+        protected: false,
         set: |c, a| {
             c.databases = parse_int(one(a), 1, DATABASES_MAX as i64)? as usize;
             Ok(())
         },
-        get: |c| c.databases.to_string(),
+        get: |c| c.databases.to_string().into_bytes(),
     },
     Directive {
         name: "proto-max-bulk-len",
@@ -313,11 +340,12 @@ pub static DIRECTIVES: &[Directive] = &[
             max: i64::MAX as u64,
         },
         mutable: true,
+        protected: false,
         set: |c, a| {
             c.proto_max_bulk_len = parse_memory(one(a), 1024 * 1024, i64::MAX as u64)?;
             Ok(())
         },
-        get: |c| c.proto_max_bulk_len.to_string(),
+        get: |c| c.proto_max_bulk_len.to_string().into_bytes(),
     },
     Directive {
         name: "client-query-buffer-limit",
@@ -326,11 +354,12 @@ pub static DIRECTIVES: &[Directive] = &[
             max: i64::MAX as u64,
         },
         mutable: true,
+        protected: false,
         set: |c, a| {
             c.client_query_buffer_limit = parse_memory(one(a), 1024 * 1024, i64::MAX as u64)?;
             Ok(())
         },
-        get: |c| c.client_query_buffer_limit.to_string(),
+        get: |c| c.client_query_buffer_limit.to_string().into_bytes(),
     },
     // Persistence arrives with its own issue; until then these directives exist so that tools
     // which read them (redis-benchmark reads both) get the truth: no snapshots, no AOF.
@@ -338,19 +367,21 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "save",
         kind: Kind::List,
         mutable: true,
+        protected: false,
         set: |_, a| {
-            if a.iter().all(|w| w.is_empty()) {
+            if a.iter().all(Vec::is_empty) {
                 Ok(())
             } else {
                 Err("corekey has no persistence yet: only save \"\" is accepted".into())
             }
         },
-        get: |_| String::new(),
+        get: |_| Vec::new(),
     },
     Directive {
         name: "appendonly",
-        kind: Kind::Enum(&["yes", "no"]),
+        kind: Kind::Bool,
         mutable: true,
+        protected: false,
         set: |_, a| {
             if one(a).eq_ignore_ascii_case("no") {
                 Ok(())
@@ -358,7 +389,7 @@ pub static DIRECTIVES: &[Directive] = &[
                 Err("corekey has no append-only file yet: only appendonly no is accepted".into())
             }
         },
-        get: |_| "no".into(),
+        get: |_| b"no".to_vec(),
     },
     Directive {
         name: "timeout",
@@ -367,11 +398,12 @@ pub static DIRECTIVES: &[Directive] = &[
             max: i32::MAX as i64,
         },
         mutable: true,
+        protected: false,
         set: |c, a| {
             c.timeout = parse_int(one(a), 0, i32::MAX as i64)? as u64;
             Ok(())
         },
-        get: |c| c.timeout.to_string(),
+        get: |c| c.timeout.to_string().into_bytes(),
     },
 ];
 
@@ -384,7 +416,7 @@ pub fn directive(name: &str) -> Option<&'static Directive> {
 
 impl Directive {
     /// Applies `args` to `config`, checking the value; the error says why it was refused.
-    pub fn apply(&self, config: &mut Config, args: &[String]) -> Result<(), String> {
+    pub fn apply(&self, config: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
         match self.kind {
             Kind::List => {}
             _ if args.len() != 1 => return Err("wrong number of arguments".into()),
@@ -402,13 +434,21 @@ impl Directive {
                     ));
                 }
             }
+            Kind::Bool => {
+                if !["yes", "no"]
+                    .iter()
+                    .any(|o| o.eq_ignore_ascii_case(one(args)))
+                {
+                    return Err("argument must be 'yes' or 'no'".into());
+                }
+            }
             Kind::Str => {}
         }
         (self.set)(config, args)
     }
 
     /// The current value as CONFIG GET prints it.
-    pub fn value(&self, config: &Config) -> String {
+    pub fn value(&self, config: &Config) -> Vec<u8> {
         (self.get)(config)
     }
 }
@@ -507,45 +547,38 @@ impl std::fmt::Display for ConfigError {
 /// Applies config text (valkey.conf syntax) to `config`. `place` names the source in errors.
 pub fn apply_text(
     config: &mut Config,
-    text: &str,
+    text: &[u8],
     place: &str,
     depth: usize,
 ) -> Result<(), ConfigError> {
-    for (i, raw) in text.split('\n').enumerate() {
-        let line = raw.trim_matches([' ', '\t', '\r', '\n']);
-        if line.is_empty() || line.starts_with('#') {
+    for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let line = raw.trim_ascii();
+        if line.is_empty() || line.starts_with(b"#") {
             continue;
         }
         let err = |reason: String| ConfigError {
             place: format!("{place}, at line {}", i + 1),
-            line: line.to_string(),
+            line: String::from_utf8_lossy(line).into_owned(),
             reason,
         };
-        let Some(words) = crate::resp::split::split_args(line.as_bytes()) else {
+        let Some(words) = crate::resp::split::split_args(line) else {
             return Err(err("Unbalanced quotes in configuration line".into()));
         };
-        let words: Vec<String> = words
-            .into_iter()
-            .map(|w| String::from_utf8_lossy(&w).into_owned())
-            .collect();
         let Some((name, args)) = words.split_first() else {
             continue;
         };
-        let name = name.to_ascii_lowercase();
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
         if name == "include" && args.len() == 1 {
             if depth >= INCLUDE_DEPTH_MAX {
                 return Err(err("include nested too deeply".into()));
             }
-            let text = std::fs::read_to_string(&args[0]).map_err(|e| {
-                err(format!(
-                    "Fatal error, can't open config file '{}': {e}",
-                    args[0]
-                ))
-            })?;
+            let path = String::from_utf8_lossy(&args[0]).into_owned();
+            let text = std::fs::read(&path)
+                .map_err(|e| err(format!("Fatal error, can't open config file '{path}': {e}")))?;
             apply_text(
                 config,
                 &text,
-                &format!("the configuration file {}", args[0]),
+                &format!("the configuration file {path}"),
                 depth + 1,
             )?;
             continue;
@@ -556,11 +589,7 @@ pub fn apply_text(
         // Like Valkey: a multi-word directive given as one argument is split at spaces.
         let split;
         let args = if matches!(d.kind, Kind::List) && args.len() == 1 && !args[0].is_empty() {
-            split = crate::resp::split::split_args(args[0].as_bytes())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|w| String::from_utf8_lossy(&w).into_owned())
-                .collect::<Vec<_>>();
+            split = crate::resp::split::split_args(&args[0]).unwrap_or_default();
             &split[..]
         } else {
             args
@@ -653,8 +682,8 @@ pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
     let mut config = Config::defaults();
     if let Some(path) = matches.get_one::<String>("config") {
         let text = if path == "-" {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
+            let mut s = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut s).map_err(|e| {
                 cli_err(
                     path.clone(),
                     format!("Fatal error, can't read standard input: {e}"),
@@ -662,7 +691,7 @@ pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
             })?;
             s
         } else {
-            std::fs::read_to_string(path).map_err(|e| {
+            std::fs::read(path).map_err(|e| {
                 cli_err(
                     path.clone(),
                     format!("Fatal error, can't open config file '{path}': {e}"),
@@ -686,7 +715,7 @@ pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
                 format!("unknown directive '{name}'"),
             ));
         }
-        apply_text(&mut config, &line, "the command line", 0).map_err(|mut e| {
+        apply_text(&mut config, line.as_bytes(), "the command line", 0).map_err(|mut e| {
             e.place = format!("the command line (--{name})");
             e
         })?;
@@ -714,7 +743,7 @@ fn directive_help() -> String {
         s.push_str(&format!(
             "  --{:<28} default: {}\n",
             d.name,
-            d.value(&Config::defaults())
+            String::from_utf8_lossy(&d.value(&Config::defaults()))
         ));
     }
     s
@@ -805,7 +834,7 @@ mod tests {
         let e = run(&["--cores", "3", "--cpu-list", "0,1"]).unwrap_err();
         assert!(e.to_string().contains("cpu-list"), "{e}");
         let mut c = Config::defaults();
-        let e = apply_text(&mut c, "port 1\nfoo bar\n", "the configuration file", 0).unwrap_err();
+        let e = apply_text(&mut c, b"port 1\nfoo bar\n", "the configuration file", 0).unwrap_err();
         assert_eq!(e.place, "the configuration file, at line 2");
         assert_eq!(e.reason, "Bad directive or wrong number of arguments");
     }

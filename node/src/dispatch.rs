@@ -143,34 +143,33 @@ pub fn exec_forward(shard: &Shard, fwd: Forward) -> ReplyBatch {
     ReplyBatch { buf: out.buf, ends }
 }
 
-/// At most 128 bytes of a client-supplied word, up to any NUL (Valkey prints `%.128s`).
-pub fn clip(arg: &[u8]) -> String {
-    let end = arg
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(arg.len())
-        .min(128);
-    String::from_utf8_lossy(&arg[..end]).into_owned()
+/// At most 128 bytes of a client-supplied word, up to any NUL (Valkey prints `%.128s`). The
+/// bytes stay as sent: Valkey quotes them unchanged, whether or not they are UTF-8.
+pub fn clip(arg: &[u8]) -> &[u8] {
+    let word = commands::cstr(arg);
+    &word[..word.len().min(128)]
 }
 
 /// Valkey's text for an unknown command.
-pub fn unknown_command_message(argv: &[&[u8]]) -> String {
-    let mut args = String::new();
+pub fn unknown_command_message(argv: &[&[u8]]) -> Vec<u8> {
+    let mut args = Vec::new();
     for a in argv.iter().skip(1) {
         if args.len() >= 128 {
             break;
         }
         let room = 128 - args.len();
-        let end = a.iter().position(|&b| b == 0).unwrap_or(a.len()).min(room);
-        args.push('\'');
-        args.push_str(&String::from_utf8_lossy(&a[..end]));
-        args.push_str("' ");
+        let word = commands::cstr(a);
+        args.push(b'\'');
+        args.extend_from_slice(&word[..word.len().min(room)]);
+        args.extend_from_slice(b"' ");
     }
-    format!(
-        "unknown command '{}', with args beginning with: {}",
+    [
+        b"unknown command '".as_slice(),
         clip(argv.first().copied().unwrap_or_default()),
-        args
-    )
+        b"', with args beginning with: ",
+        &args,
+    ]
+    .concat()
 }
 
 /// Runs a node-wide command.
@@ -208,15 +207,26 @@ mod tests {
     fn unknown_command_text() {
         assert_eq!(
             unknown_command_message(&[b"foo", b"a", b"b"]),
-            "unknown command 'foo', with args beginning with: 'a' 'b' "
+            b"unknown command 'foo', with args beginning with: 'a' 'b' "
         );
         assert_eq!(
             unknown_command_message(&[b"foo"]),
-            "unknown command 'foo', with args beginning with: "
+            b"unknown command 'foo', with args beginning with: "
         );
         let long = vec![b'x'; 300];
         let msg = unknown_command_message(&[b"foo", &long, b"z"]);
-        assert!(msg.ends_with(&format!("'{}' ", "x".repeat(128))));
+        assert!(msg.ends_with(format!("'{}' ", "x".repeat(128)).as_bytes()));
+    }
+
+    /// Bytes that are not UTF-8 are quoted as sent (Valkey does not re-encode them), and a NUL
+    /// ends a word, as `%s` does.
+    #[test]
+    fn unknown_command_binary() {
+        assert_eq!(
+            unknown_command_message(&[b"foo\xff", b"a\xfe", b"b\x00c"]),
+            b"unknown command 'foo\xff', with args beginning with: 'a\xfe' 'b' "
+        );
+        assert_eq!(clip(b"x\x00y"), b"x");
     }
 
     /// A forwarded batch carries each command's arguments intact.

@@ -34,7 +34,8 @@ type Runtime = monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>;
 /// Builds a shard's runtime with `SINGLE_ISSUER | COOP_TASKRUN | DEFER_TASKRUN`, falling back
 /// to `COOP_TASKRUN` (kernels before 6.1) and then to no flags.
 fn build_runtime() -> std::io::Result<(Runtime, RingSetup)> {
-    let attempts: [(RingSetup, fn(&mut io_uring::Builder)); 3] = [
+    type Configure = fn(&mut io_uring::Builder);
+    let attempts: [(RingSetup, Configure); 3] = [
         (RingSetup::DeferTaskrun, |b| {
             b.setup_single_issuer()
                 .setup_coop_taskrun()
@@ -182,7 +183,7 @@ async fn cron(shard: Rc<Shard>) {
         if !shard.is_locked() {
             active_expire(&shard);
         }
-        if ticks % 10 == 0 {
+        if ticks.is_multiple_of(10) {
             client_timeouts(&shard);
         }
     }
@@ -349,8 +350,8 @@ pub fn run(config: Config) -> i32 {
     node.exit_code.load(Ordering::SeqCst) as i32
 }
 
-static LOG_RELOAD: std::sync::OnceLock<Box<dyn Fn(&str) + Send + Sync>> =
-    std::sync::OnceLock::new();
+type LogReload = Box<dyn Fn(&str) + Send + Sync>;
+static LOG_RELOAD: std::sync::OnceLock<LogReload> = std::sync::OnceLock::new();
 static MEMORY_PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Sets up `tracing` output (standard output, as Valkey logs by default) at `level`.

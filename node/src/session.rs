@@ -60,6 +60,9 @@ pub struct ClientSession {
     /// Commands waiting to go to each shard.
     groups: Vec<Forward>,
     forwarding: bool,
+    /// Bytes left unconsumed in the input after the previous call (the start of a command
+    /// still arriving); whatever the input holds beyond them arrived since.
+    unparsed_input: usize,
 }
 
 impl ClientSession {
@@ -81,6 +84,7 @@ impl ClientSession {
             slots: Vec::new(),
             groups: (0..shards).map(|_| Forward::default()).collect(),
             forwarding: false,
+            unparsed_input: 0,
             shard,
         }
     }
@@ -130,7 +134,7 @@ impl ClientSession {
     }
 
     /// A command refused before running: the error reply, and its statistics.
-    fn reject(&mut self, out: &mut Out, r: Option<&Resolved>, msg: &str) {
+    fn reject(&mut self, out: &mut Out, r: Option<&Resolved>, msg: &[u8]) {
         let start = self.local_len(out);
         let o = self.local_out(out);
         o.err(msg);
@@ -153,27 +157,22 @@ impl ClientSession {
                 return;
             }
             Lookup::UnknownSubcommand => {
-                let msg = format!(
-                    "unknown subcommand '{}'. Try {} HELP.",
-                    dispatch::clip(argv.get(1).copied().unwrap_or_default()),
-                    String::from_utf8_lossy(argv[0]).to_ascii_uppercase()
-                );
+                let msg = unknown_subcommand_message(argv);
                 self.reject(out, None, &msg);
                 return;
             }
         };
         let spec = r.spec;
         if !spec.arity_ok(argv.len()) || matches!(spec.exec, Exec::Container) {
-            self.reject(out, Some(r), &commands::arity_error(&r.fullname));
+            self.reject(out, Some(r), commands::arity_error(&r.fullname).as_bytes());
             return;
         }
         if self.state.auth_required(&self.shard) && !spec.has(commands::spec::flag::NO_AUTH) {
-            self.reject(out, Some(r), "-NOAUTH Authentication required.");
+            self.reject(out, Some(r), b"-NOAUTH Authentication required.");
             return;
         }
         let info = self.state.info.clone();
         info.last_cmd.set(static_name(r));
-        info.tot_cmds.set(info.tot_cmds.get() + 1);
         match spec.exec {
             Exec::Conn(f) => {
                 let t0 = Instant::now();
@@ -286,6 +285,9 @@ impl ClientSession {
             }
             Exec::Container => unreachable!("containers fail the arity check above"),
         }
+        // Counted once the command has run, as Valkey's `call()` does: CLIENT INFO shows the
+        // commands before itself.
+        info.tot_cmds.set(info.tot_cmds.get().saturating_add(1));
     }
 
     /// Sends the pending groups, waits for their replies and writes every reply of the batch
@@ -331,6 +333,17 @@ impl ClientSession {
     }
 }
 
+/// Valkey's text for a subcommand its container does not know: the subcommand quoted as sent
+/// (`%.128s`), the container's name in upper case (ASCII only, as `sdstoupper`).
+fn unknown_subcommand_message(argv: &[&[u8]]) -> Vec<u8> {
+    let mut msg = b"unknown subcommand '".to_vec();
+    msg.extend_from_slice(dispatch::clip(argv.get(1).copied().unwrap_or_default()));
+    msg.extend_from_slice(b"'. Try ");
+    msg.extend(commands::cstr(argv.first().copied().unwrap_or_default()).to_ascii_uppercase());
+    msg.extend_from_slice(b" HELP.");
+    msg
+}
+
 /// The full name of a command as a `&'static str` (for CLIENT LIST's `cmd=`).
 fn static_name(r: &'static Resolved) -> &'static str {
     r.fullname.as_str()
@@ -342,6 +355,13 @@ impl Session for ClientSession {
         let mut out = Out::with_buf(std::mem::take(output), self.state.resp3);
         let mut flow = Flow::Continue;
         self.state.info.last_interaction_ms.set(unix_ms());
+        // Bytes read count before the commands in them run, as in Valkey (a CLIENT INFO
+        // counts its own request in tot-net-in).
+        let fresh = input.len().saturating_sub(self.unparsed_input) as u64;
+        let info = &self.state.info;
+        info.tot_net_in
+            .set(info.tot_net_in.get().saturating_add(fresh));
+        self.shard.stats.borrow_mut().net_input_bytes += fresh;
         // Bounded: each pass consumes at least one command or stops.
         for _ in 0..input.len() + 1 {
             let auth_required = self.state.auth_required(&self.shard);
@@ -358,7 +378,7 @@ impl Session for ClientSession {
             }
             parser.clear_batch();
             if let Err(e) = res {
-                out.err(&e.message());
+                out.err(e.message());
                 let codes = out.take_errors();
                 self.shard.stats.borrow_mut().add_errors(codes);
                 tracing::debug!(client = self.state.id, error = %e.message(), "protocol error, closing");
@@ -375,6 +395,7 @@ impl Session for ClientSession {
         }
         let consumed = parser.consumed();
         input.drain(..consumed);
+        self.unparsed_input = input.len();
         parser.drained(consumed);
         self.parser = parser;
         *output = out.buf;
@@ -404,13 +425,12 @@ impl Session for ClientSession {
         self.state.info.killed.get() || self.shard.node.is_shutting_down()
     }
 
-    fn on_io(&mut self, read: usize, written: usize, input_cap: usize) {
+    fn on_io(&mut self, _read: usize, written: usize, input_cap: usize) {
+        // Bytes read were counted in `on_input`, before their commands ran.
         let info = &self.state.info;
-        info.tot_net_in.set(info.tot_net_in.get() + read as u64);
         info.tot_net_out
             .set(info.tot_net_out.get() + written as u64);
         let mut stats = self.shard.stats.borrow_mut();
-        stats.net_input_bytes += read as u64;
         stats.net_output_bytes += written as u64;
         stats.reads_processed += 1;
         stats.writes_processed += u64::from(written > 0);
@@ -418,5 +438,24 @@ impl Session for ClientSession {
             stats.client_recent_max_input_buffer.max(input_cap as u64);
         stats.client_recent_max_output_buffer =
             stats.client_recent_max_output_buffer.max(written as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unknown_subcommand_message;
+
+    /// The unknown-subcommand error quotes the subcommand as sent (up to a NUL, at most 128
+    /// bytes, not re-encoded) and names the container in upper case, as Valkey does.
+    #[test]
+    fn unknown_subcommand_text() {
+        assert_eq!(
+            unknown_subcommand_message(&[b"client", b"foo\xff"]),
+            b"unknown subcommand 'foo\xff'. Try CLIENT HELP."
+        );
+        assert_eq!(
+            unknown_subcommand_message(&[b"Config", b"a\x00b"]),
+            b"unknown subcommand 'a'. Try CONFIG HELP."
+        );
     }
 }

@@ -35,14 +35,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         history: &[("6.2.0", "`protover` made optional; when called without arguments the command reports the current connection's context.")],
         ..CommandSpec::new("hello", -1, CONN | flag::FAST | flag::NO_AUTH | flag::ALLOW_BUSY, acl::CONNECTION, Group::Connection, "6.0.0",
             "Handshakes with the server.", "O(1)",
-            "[arguments=(protover:integer [auth=AUTH username:string password:string] [SETNAME clientname:string])]")
+            "[arguments=(protover:integer [AUTH auth=(username:string password:string)] [SETNAME clientname:string])]")
     },
     CommandSpec {
         exec: Exec::Conn(auth),
         history: &[("6.0.0", "Added ACL style (username and password).")],
         ..CommandSpec::new("auth", -2, CONN | flag::FAST | flag::NO_AUTH | flag::ALLOW_BUSY, acl::CONNECTION, Group::Connection, "1.0.0",
             "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user",
-            "[username:string] password:string")
+            "[username:string]{since=6.0.0} password:string")
     },
     CommandSpec {
         exec: Exec::Conn(reset),
@@ -91,7 +91,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         tips: &["nondeterministic_output"],
         ..CommandSpec::new("list", -2, flag::ADMIN | CONN, acl::CONNECTION, Group::Connection, "2.4.0",
             "Lists open connections.", "O(N) where N is the number of client connections",
-            "[TYPE client-type=(NORMAL|MASTER|REPLICA|PUBSUB)] [ID client-id:integer...]")
+            "[TYPE client-type=(NORMAL|MASTER|REPLICA|PUBSUB)]{since=5.0.0} [ID client-id:integer...]{since=6.2.0}")
     },
     CommandSpec {
         exec: Exec::Conn(client_setinfo),
@@ -104,7 +104,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         exec: Exec::Node(NodeCmd::ClientKill),
         ..CommandSpec::new("kill", -3, flag::ADMIN | CONN, acl::CONNECTION, Group::Connection, "2.4.0",
             "Terminates open connections.", "O(N) where N is the number of client connections",
-            "filter=(old-format:string|new-format=([ID client-id:integer] [TYPE client-type=(NORMAL|MASTER|SLAVE|REPLICA|PUBSUB)] [USER username:string] [ADDR addr:string] [LADDR laddr:string] [SKIPME skipme=(YES|NO)] [MAXAGE maxage:integer])...)")
+            "filter=(old-format:string{display=ip:port,deprecated=2.8.12}|new-format=([ID client-id:integer]{since=2.8.12}|[TYPE client-type=(NORMAL|MASTER{since=3.2.0}|PRIMARY{since=8.0.0}|SLAVE|REPLICA{since=5.0.0}|PUBSUB)]{since=2.8.12}|[USER username:string]|[ADDR addr:string{display=ip:port}]|[LADDR laddr:string{display=ip:port}]{since=6.2.0}|[SKIPME skipme=(YES|NO)]|[MAXAGE maxage:integer]{since=8.0.0})...)")
     },
     CommandSpec {
         exec: Exec::Conn(client_help),
@@ -115,7 +115,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
 
 fn ping(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
     if argv.len() > 2 {
-        ctx.out.err(&super::arity_error("ping"));
+        ctx.out.err(super::arity_error("ping"));
     } else if argv.len() == 2 {
         ctx.out.bulk(argv[1]);
     } else {
@@ -127,11 +127,12 @@ fn echo(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
     ctx.out.bulk(argv[1]);
 }
 
-/// Valkey's `getIntFromObjectOrReply`: an i64 argument that must fit in a C int.
+/// Valkey's `getIntFromObjectOrReply` without a custom message: an integer argument that
+/// must fit in a C int; one that does not gets Valkey's range error.
 pub fn int32_arg(out: &mut Out, arg: &[u8]) -> Option<i64> {
     let v = int_arg(out, arg)?;
     if v < i64::from(i32::MIN) || v > i64::from(i32::MAX) {
-        out.err(super::ERR_NOT_INTEGER);
+        out.err("value is out of range, value must between -2147483648 and 2147483647");
         return None;
     }
     Some(v)
@@ -218,10 +219,10 @@ fn hello(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
     while j < argv.len() {
         let more = argv.len() - 1 - j;
         let opt = argv[j];
-        if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
+        if super::opt_is(opt, "auth") && more >= 2 {
             creds = Some((argv[j + 1], argv[j + 2]));
             j += 2;
-        } else if opt.eq_ignore_ascii_case(b"setname") && more >= 1 {
+        } else if super::opt_is(opt, "setname") && more >= 1 {
             if !argv[j + 1].is_empty() && !valid_attr(argv[j + 1]) {
                 ctx.out
                     .err("Client names cannot contain spaces, newlines or special characters.");
@@ -230,9 +231,10 @@ fn hello(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
             name = Some(argv[j + 1]);
             j += 1;
         } else {
-            ctx.out.err(&format!(
-                "Syntax error in HELLO option '{}'",
-                crate::dispatch::clip(opt)
+            ctx.out.err(super::quoted_err(
+                "Syntax error in HELLO option '",
+                opt,
+                "'",
             ));
             return;
         }
@@ -326,21 +328,20 @@ fn client_info(ctx: &mut ConnCtx<'_>, _argv: &[&[u8]]) {
 
 fn client_setinfo(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
     let (attr, val) = (argv[2], argv[3]);
-    let slot = if attr.eq_ignore_ascii_case(b"lib-name") {
+    let slot = if super::opt_is(attr, "lib-name") {
         &ctx.client.info.lib_name
-    } else if attr.eq_ignore_ascii_case(b"lib-ver") {
+    } else if super::opt_is(attr, "lib-ver") {
         &ctx.client.info.lib_ver
     } else {
-        ctx.out.err(&format!(
-            "Unrecognized option '{}'",
-            String::from_utf8_lossy(attr)
-        ));
+        ctx.out
+            .err(super::quoted_err("Unrecognized option '", attr, "'"));
         return;
     };
     if !valid_attr(val) {
-        ctx.out.err(&format!(
-            "{} cannot contain spaces, newlines or special characters.",
-            String::from_utf8_lossy(attr)
+        ctx.out.err(super::quoted_err(
+            "",
+            attr,
+            " cannot contain spaces, newlines or special characters.",
         ));
         return;
     }
@@ -411,11 +412,11 @@ fn client_help(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
 fn client_type_known(name: &[u8]) -> bool {
     ["normal", "slave", "replica", "master", "primary", "pubsub"]
         .iter()
-        .any(|t| name.eq_ignore_ascii_case(t.as_bytes()))
+        .any(|t| super::opt_is(name, t))
 }
 
 fn is_normal(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"normal")
+    super::opt_is(name, "normal")
 }
 
 /// CLIENT LIST [TYPE t] [ID id ...]: gathers the lines of every shard's clients.
@@ -427,16 +428,13 @@ pub async fn client_list(
 ) {
     let mut ids: Option<Vec<u64>> = None;
     let mut only_normal = true;
-    if argv.len() == 4 && argv[2].eq_ignore_ascii_case(b"type") {
+    if argv.len() == 4 && super::opt_is(argv[2], "type") {
         if !client_type_known(argv[3]) {
-            out.err(&format!(
-                "Unknown client type '{}'",
-                String::from_utf8_lossy(argv[3])
-            ));
+            out.err(super::quoted_err("Unknown client type '", argv[3], "'"));
             return;
         }
         only_normal = is_normal(argv[3]);
-    } else if argv.len() > 3 && argv[2].eq_ignore_ascii_case(b"id") {
+    } else if argv.len() > 3 && super::opt_is(argv[2], "id") {
         let mut v = Vec::new();
         for a in &argv[3..] {
             match crate::util::parse_i64(a) {
@@ -458,9 +456,10 @@ pub async fn client_list(
         out.verbatim(b"");
         return;
     }
+    let mut found: Vec<(u64, String)> = Vec::new();
     for t in 0..shard.shards() {
         let ids = ids.clone();
-        let lines: Vec<(u64, String)> = shard
+        let mut lines: Vec<(u64, String)> = shard
             .call(t, move |s| {
                 s.clients
                     .borrow()
@@ -470,12 +469,26 @@ pub async fn client_list(
                     .collect()
             })
             .await;
-        for (_, l) in lines {
-            text.push_str(&l);
-            text.push('\n');
-        }
+        found.append(&mut lines);
+    }
+    for line in list_order(&found, ids.as_deref()) {
+        text.push_str(line);
+        text.push('\n');
     }
     out.verbatim(text.as_bytes());
+}
+
+/// The lines CLIENT LIST prints: every client's, or with `ID`, one per requested id in the
+/// order given (a repeated id repeats its line, an unknown one is skipped), as Valkey prints.
+fn list_order<'a>(found: &'a [(u64, String)], ids: Option<&[u64]>) -> Vec<&'a str> {
+    match ids {
+        None => found.iter().map(|(_, l)| l.as_str()).collect(),
+        Some(ids) => ids
+            .iter()
+            .filter_map(|id| found.iter().find(|(c, _)| c == id))
+            .map(|(_, l)| l.as_str())
+            .collect(),
+    }
 }
 
 /// A CLIENT KILL filter.
@@ -515,7 +528,7 @@ pub async fn client_kill(
                 return;
             }
             let v = argv[i + 1];
-            if opt.eq_ignore_ascii_case(b"id") {
+            if super::opt_is(opt, "id") {
                 match crate::util::parse_i64(v) {
                     Some(id) if id >= 1 => f.id = Some(id as u64),
                     _ => {
@@ -523,7 +536,7 @@ pub async fn client_kill(
                         return;
                     }
                 }
-            } else if opt.eq_ignore_ascii_case(b"maxage") {
+            } else if super::opt_is(opt, "maxage") {
                 match crate::util::parse_i64(v) {
                     Some(a) if a > 0 => f.max_age_s = Some(a),
                     Some(_) => {
@@ -535,29 +548,26 @@ pub async fn client_kill(
                         return;
                     }
                 }
-            } else if opt.eq_ignore_ascii_case(b"type") {
+            } else if super::opt_is(opt, "type") {
                 if !client_type_known(v) {
-                    out.err(&format!(
-                        "Unknown client type '{}'",
-                        String::from_utf8_lossy(v)
-                    ));
+                    out.err(super::quoted_err("Unknown client type '", v, "'"));
                     return;
                 }
                 f.normal_only = Some(is_normal(v));
-            } else if opt.eq_ignore_ascii_case(b"addr") {
+            } else if super::opt_is(opt, "addr") {
                 f.addr = Some(String::from_utf8_lossy(v).into_owned());
-            } else if opt.eq_ignore_ascii_case(b"laddr") {
+            } else if super::opt_is(opt, "laddr") {
                 f.laddr = Some(String::from_utf8_lossy(v).into_owned());
-            } else if opt.eq_ignore_ascii_case(b"user") {
+            } else if super::opt_is(opt, "user") {
                 if v != b"default" {
-                    out.err(&format!("No such user '{}'", String::from_utf8_lossy(v)));
+                    out.err(super::quoted_err("No such user '", v, "'"));
                     return;
                 }
                 f.user = Some("default".into());
-            } else if opt.eq_ignore_ascii_case(b"skipme") {
-                if v.eq_ignore_ascii_case(b"yes") {
+            } else if super::opt_is(opt, "skipme") {
+                if super::opt_is(v, "yes") {
                     f.skip_id = Some(client.id);
-                } else if v.eq_ignore_ascii_case(b"no") {
+                } else if super::opt_is(v, "no") {
                     f.skip_id = None;
                 } else {
                     out.err(ERR_SYNTAX);
@@ -616,5 +626,36 @@ pub async fn client_kill(
     if kill_me {
         client.close_after_reply = true;
         client.info.closing.set(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{int32_arg, list_order};
+    use crate::resp::Out;
+
+    /// An integer outside C int range gets Valkey's range error, not the not-an-integer one.
+    #[test]
+    fn int32_range() {
+        let mut out = Out::new(false);
+        assert_eq!(int32_arg(&mut out, b"-2147483648"), Some(-2_147_483_648));
+        assert_eq!(int32_arg(&mut out, b"2147483648"), None);
+        assert_eq!(int32_arg(&mut out, b"x"), None);
+        assert_eq!(
+            out.buf,
+            b"-ERR value is out of range, value must between -2147483648 and 2147483647\r\n\
+              -ERR value is not an integer or out of range\r\n"
+        );
+    }
+
+    /// CLIENT LIST ID prints in the order asked, a repeated id twice, unknown ids not at all.
+    #[test]
+    fn list_by_id_order() {
+        let found = vec![(1, "one".to_string()), (2, "two".to_string())];
+        assert_eq!(list_order(&found, None), ["one", "two"]);
+        assert_eq!(
+            list_order(&found, Some(&[2, 9, 1, 2])),
+            ["two", "one", "two"]
+        );
     }
 }

@@ -14,9 +14,14 @@
 //! `name:type` is an argument (types: string integer double key pattern unix-time); an
 //! upper-case word is a token, alone a pure token, or followed by `name:type` a token with a
 //! value. `[...]` is optional, `(...)` groups, `|` separates alternatives, `...` repeats.
+//!
+//! A `{...}` word right after an argument annotates it with what COMMAND DOCS also reports:
+//! `{since=6.2.0}` (the version that added it), `{display=ip:port}` (its display text when
+//! not its name), `{deprecated=2.8.12}`; several are separated by commas:
+//! `[GET{since=6.2.0}]`, `addr:string{display=ip:port,since=6.2.0}`.
 
 /// One documented argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArgDoc {
     pub name: String,
     pub kind: &'static str,
@@ -24,8 +29,37 @@ pub struct ArgDoc {
     pub key_spec_index: Option<usize>,
     pub optional: bool,
     pub multiple: bool,
+    /// The version that added the argument, when later than the command.
+    pub since: Option<String>,
+    /// The version that deprecated the argument.
+    pub deprecated_since: Option<String>,
+    /// What COMMAND DOCS shows as `display_text`, when not the name.
+    pub display: Option<String>,
     /// For `oneof` and `block`.
     pub args: Vec<ArgDoc>,
+}
+
+impl ArgDoc {
+    /// Applies a `{key=value,...}` annotation word.
+    fn annotate(&mut self, word: &str) -> Result<(), String> {
+        let body = word
+            .strip_prefix('{')
+            .and_then(|w| w.strip_suffix('}'))
+            .ok_or_else(|| format!("bad annotation '{word}'"))?;
+        for item in body.split(',') {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("annotation '{item}' needs key=value"))?;
+            let slot = match key {
+                "since" => &mut self.since,
+                "deprecated" => &mut self.deprecated_since,
+                "display" => &mut self.display,
+                _ => return Err(format!("unknown annotation '{key}'")),
+            };
+            *slot = Some(value.to_string());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +87,23 @@ fn lex(s: &str) -> Vec<Tok> {
             word.clear();
         }
     };
+    let mut in_note = false;
     for c in s.chars() {
+        if in_note {
+            word.push(c);
+            if c == '}' {
+                in_note = false;
+                flush(&mut word, &mut out);
+            }
+            continue;
+        }
         match c {
+            '{' => {
+                // An annotation is a word of its own, even written right after its argument.
+                flush(&mut word, &mut out);
+                word.push(c);
+                in_note = true;
+            }
             '[' | '(' => {
                 flush(&mut word, &mut out);
                 out.push(Tok::Open(c));
@@ -128,11 +177,8 @@ impl P {
         Ok(ArgDoc {
             name: name.into(),
             kind,
-            token: None,
             key_spec_index,
-            optional: false,
-            multiple: false,
-            args: Vec::new(),
+            ..ArgDoc::default()
         })
     }
 
@@ -189,7 +235,7 @@ impl P {
                         return Ok(Some(a));
                     }
                     let value = match self.peek() {
-                        Some(Tok::Word(v)) if v.contains(':') => {
+                        Some(Tok::Word(v)) if v.contains(':') && !v.starts_with('{') => {
                             let v = v.clone();
                             self.pos += 1;
                             Some(self.typed(&v)?)
@@ -205,10 +251,7 @@ impl P {
                             name: w.to_ascii_lowercase(),
                             kind: "pure-token",
                             token: Some(w.clone()),
-                            key_spec_index: None,
-                            optional: false,
-                            multiple: false,
-                            args: Vec::new(),
+                            ..ArgDoc::default()
                         },
                     }
                 } else {
@@ -219,6 +262,13 @@ impl P {
         if self.peek() == Some(&Tok::Dots) {
             self.pos += 1;
             arg.multiple = true;
+        }
+        while let Some(Tok::Word(w)) = self.peek().cloned() {
+            if !w.starts_with('{') {
+                break;
+            }
+            self.pos += 1;
+            arg.annotate(&w)?;
         }
         Ok(Some(arg))
     }
@@ -262,11 +312,8 @@ fn group(alts: Vec<Vec<ArgDoc>>, name: Option<String>) -> Result<ArgDoc, String>
                         .join("-")
                 }),
                 kind: "block",
-                token: None,
-                key_spec_index: None,
-                optional: false,
-                multiple: false,
                 args: items,
+                ..ArgDoc::default()
             }),
         }
     };
@@ -286,11 +333,8 @@ fn group(alts: Vec<Vec<ArgDoc>>, name: Option<String>) -> Result<ArgDoc, String>
                 .join("-")
         }),
         kind: "oneof",
-        token: None,
-        key_spec_index: None,
-        optional: false,
-        multiple: false,
         args,
+        ..ArgDoc::default()
     })
 }
 
@@ -312,16 +356,21 @@ impl ArgDoc {
     /// Fewest words this argument takes on the command line, and whether it can take more.
     pub fn min_words(&self) -> (usize, bool) {
         let variadic = self.optional || self.multiple;
+        // A group introduced by a token (`AUTH username password`) takes that word too.
+        let token = usize::from(self.token.is_some());
         let own = match self.kind {
             "oneof" => {
                 let mins: Vec<(usize, bool)> = self.args.iter().map(ArgDoc::min_words).collect();
                 let min = mins.iter().map(|m| m.0).min().unwrap_or(0);
                 let max_differs = mins.iter().any(|m| m.0 != min || m.1);
-                (min, max_differs)
+                (min + token, max_differs)
             }
             "block" => {
                 let parts: Vec<(usize, bool)> = self.args.iter().map(ArgDoc::min_words).collect();
-                (parts.iter().map(|m| m.0).sum(), parts.iter().any(|m| m.1))
+                (
+                    parts.iter().map(|m| m.0).sum::<usize>() + token,
+                    parts.iter().any(|m| m.1),
+                )
             }
             "pure-token" => (1, false),
             _ => (1 + usize::from(self.token.is_some()), false),
@@ -366,6 +415,36 @@ mod tests {
             words,
             [(1, false), (1, false), (0, true), (0, true), (0, true)]
         );
+    }
+
+    /// `{...}` annotations give an argument its `since`, `deprecated_since` and display text,
+    /// written after a typed word, a pure token, a closing bracket or `...`; and a token may
+    /// introduce a named block (`AUTH auth=(...)`), which then counts the token's word.
+    #[test]
+    fn annotations() {
+        let a = parse("[GET]{since=6.2.0} [EX seconds:integer{since=2.6.12}] a:string{display=ip:port,deprecated=2.8.12} [ID id:integer...]{since=6.2.0}").unwrap();
+        assert_eq!(
+            (a[0].name.as_str(), a[0].since.as_deref()),
+            ("get", Some("6.2.0"))
+        );
+        assert!(a[0].optional);
+        assert_eq!(
+            (a[1].token.as_deref(), a[1].since.as_deref()),
+            (Some("EX"), Some("2.6.12"))
+        );
+        assert_eq!(a[2].display.as_deref(), Some("ip:port"));
+        assert_eq!(a[2].deprecated_since.as_deref(), Some("2.8.12"));
+        assert!(a[3].multiple && a[3].optional);
+        assert_eq!(a[3].since.as_deref(), Some("6.2.0"));
+        let a = parse("[AUTH auth=(username:string password:string)]").unwrap();
+        assert_eq!(
+            (a[0].name.as_str(), a[0].kind, a[0].token.as_deref()),
+            ("auth", "block", Some("AUTH"))
+        );
+        let a = parse("AUTH auth=(username:string password:string)").unwrap();
+        assert_eq!(a[0].min_words(), (3, false));
+        assert!(parse("x:string{nosuch=1}").is_err());
+        assert!(parse("x:string{since}").is_err());
     }
 
     /// Repeated blocks and explicit key spec indexes.

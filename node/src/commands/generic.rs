@@ -7,7 +7,7 @@
 
 use super::connection::{help_reply, int32_arg};
 use super::spec::{acl, flag, key_at, keyflag as kf, keys_from, CommandSpec, Exec, Group};
-use super::{int_arg, KeyCtx, MultiKind, NodeCmd, ERR_SYNTAX};
+use super::{int_arg, opt_is, KeyCtx, MultiKind, NodeCmd, ERR_SYNTAX};
 use crate::keyspace::{lru_clock, Entry, Keyspace, ScanFilter, SmallBytes, StrVal, Value};
 use crate::resp::Out;
 use crate::session::ClientState;
@@ -51,14 +51,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         exec: Exec::Key(expire),
         history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
         ..CommandSpec::new("expire", -3, flag::WRITE | flag::FAST, acl::KEYSPACE, Group::Generic, "1.0.0",
-            "Sets the expiration time of a key in seconds.", "O(1)", "key:key seconds:integer [condition=NX|XX|GT|LT]")
+            "Sets the expiration time of a key in seconds.", "O(1)", "key:key seconds:integer [condition=NX|XX|GT|LT]{since=7.0.0}")
     },
     CommandSpec {
         keys: &[key_at(1, kf::RW | kf::UPDATE)],
         exec: Exec::Key(pexpire),
         history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
         ..CommandSpec::new("pexpire", -3, flag::WRITE | flag::FAST, acl::KEYSPACE, Group::Generic, "2.6.0",
-            "Sets the expiration time of a key in milliseconds.", "O(1)", "key:key milliseconds:integer [condition=NX|XX|GT|LT]")
+            "Sets the expiration time of a key in milliseconds.", "O(1)", "key:key milliseconds:integer [condition=NX|XX|GT|LT]{since=7.0.0}")
     },
     CommandSpec {
         keys: &[key_at(1, kf::RW | kf::UPDATE)],
@@ -66,7 +66,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
         ..CommandSpec::new("expireat", -3, flag::WRITE | flag::FAST, acl::KEYSPACE, Group::Generic, "1.2.0",
             "Sets the expiration time of a key to a Unix timestamp.", "O(1)",
-            "key:key unix-time-seconds:unix-time [condition=NX|XX|GT|LT]")
+            "key:key unix-time-seconds:unix-time [condition=NX|XX|GT|LT]{since=7.0.0}")
     },
     CommandSpec {
         keys: &[key_at(1, kf::RW | kf::UPDATE)],
@@ -74,7 +74,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
         ..CommandSpec::new("pexpireat", -3, flag::WRITE | flag::FAST, acl::KEYSPACE, Group::Generic, "2.6.0",
             "Sets the expiration time of a key to a Unix milliseconds timestamp.", "O(1)",
-            "key:key unix-time-milliseconds:unix-time [condition=NX|XX|GT|LT]")
+            "key:key unix-time-milliseconds:unix-time [condition=NX|XX|GT|LT]{since=7.0.0}")
     },
     CommandSpec {
         keys: &[key_at(1, kf::RO | kf::ACCESS)],
@@ -123,7 +123,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..CommandSpec::new("scan", -2, flag::READONLY | flag::TOUCHES_ARBITRARY_KEYS, acl::KEYSPACE, Group::Generic, "2.8.0",
             "Iterates over the key names in the database.",
             "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-            "cursor:integer [MATCH pattern:pattern] [COUNT count:integer] [TYPE type:string]")
+            "cursor:integer [MATCH pattern:pattern] [COUNT count:integer] [TYPE type:string]{since=6.0.0}")
     },
     CommandSpec {
         exec: Exec::Node(NodeCmd::RandomKey),
@@ -301,7 +301,7 @@ fn touch(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 }
 
 fn type_cmd(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    match ctx.read_out(argv[1]) {
+    match ctx.peek_out(argv[1]) {
         (Some(e), out) => out.simple(e.value.type_name()),
         (None, out) => out.simple("none"),
     }
@@ -318,21 +318,17 @@ struct ExpireFlags {
 
 fn parse_expire_flags(out: &mut Out, argv: &[&[u8]]) -> Option<ExpireFlags> {
     let mut f = ExpireFlags::default();
-    for opt in &argv[3..] {
-        if opt.eq_ignore_ascii_case(b"nx") {
+    for &opt in &argv[3..] {
+        if opt_is(opt, "nx") {
             f.nx = true;
-        } else if opt.eq_ignore_ascii_case(b"xx") {
+        } else if opt_is(opt, "xx") {
             f.xx = true;
-        } else if opt.eq_ignore_ascii_case(b"gt") {
+        } else if opt_is(opt, "gt") {
             f.gt = true;
-        } else if opt.eq_ignore_ascii_case(b"lt") {
+        } else if opt_is(opt, "lt") {
             f.lt = true;
         } else {
-            let end = opt.iter().position(|&b| b == 0).unwrap_or(opt.len());
-            out.err(&format!(
-                "Unsupported option {}",
-                String::from_utf8_lossy(&opt[..end])
-            ));
+            out.err(super::quoted_err("Unsupported option ", opt, ""));
             return None;
         }
     }
@@ -355,7 +351,7 @@ fn expire_generic(ctx: &mut KeyCtx<'_>, argv: &[&[u8]], relative: bool, seconds:
     let Some(mut when) = int_arg(ctx.out, argv[2]) else {
         return;
     };
-    let bad = |out: &mut Out| out.err(&format!("invalid expire time in '{name}' command"));
+    let bad = |out: &mut Out| out.err(format!("invalid expire time in '{name}' command"));
     if seconds {
         match when.checked_mul(1000) {
             Some(ms) => when = ms,
@@ -412,7 +408,7 @@ fn pexpireat(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 /// TTL, PTTL, EXPIRETIME, PEXPIRETIME (Valkey's `ttlGenericCommand`).
 fn ttl_generic(ctx: &mut KeyCtx<'_>, key: &[u8], ms: bool, absolute: bool) {
     let now = ctx.now_ms;
-    if ctx.read(key).is_none() {
+    if ctx.peek_out(key).0.is_none() {
         ctx.out.int(-2);
         return;
     }
@@ -420,8 +416,25 @@ fn ttl_generic(ctx: &mut KeyCtx<'_>, key: &[u8], ms: bool, absolute: bool) {
         ctx.out.int(-1);
         return;
     };
-    let t = if absolute { at } else { (at - now).max(0) };
-    ctx.out.int(if ms { t } else { (t + 500) / 1000 });
+    ctx.out.int(ttl_reply(at, now, ms, absolute));
+}
+
+/// The number TTL, PTTL, EXPIRETIME or PEXPIRETIME reply for a deadline `at`. Seconds are
+/// rounded to the nearest; near `i64::MAX` (PEXPIREAT accepts it) the rounding must not
+/// overflow, and Valkey's build gives the exact quotient there, so that is what we give.
+fn ttl_reply(at: i64, now_ms: i64, ms: bool, absolute: bool) -> i64 {
+    let t = if absolute {
+        at
+    } else {
+        at.saturating_sub(now_ms)
+    }
+    .max(0);
+    if ms {
+        t
+    } else {
+        // 0 <= t <= i64::MAX, so the sum fits in u64 and the quotient in i64.
+        ((t as u64 + 500) / 1000) as i64
+    }
 }
 
 fn ttl(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
@@ -550,9 +563,9 @@ pub fn copy_opts(
     let mut j = 3;
     while j < argv.len() {
         let more = argv.len() - 1 - j;
-        if argv[j].eq_ignore_ascii_case(b"replace") {
+        if opt_is(argv[j], "replace") {
             o.replace = true;
-        } else if argv[j].eq_ignore_ascii_case(b"db") && more >= 1 {
+        } else if opt_is(argv[j], "db") && more >= 1 {
             let id = int32_arg(out, argv[j + 1])?;
             if id < 0 || id as usize >= databases {
                 out.err("DB index is out of range");
@@ -653,15 +666,18 @@ fn move_cmd(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
     ctx.out.int(1);
 }
 
+// OBJECT looks keys up without touching them (Valkey's `objectCommandLookup`): asking
+// about a key must not change the idle time it reports.
+
 fn object_encoding(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    match ctx.read_out(argv[2]) {
+    match ctx.peek_out(argv[2]) {
         (Some(e), out) => out.bulk(e.value.encoding().as_bytes()),
         (None, out) => out.null(),
     }
 }
 
 fn object_freq(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    match ctx.read_out(argv[2]) {
+    match ctx.peek_out(argv[2]) {
         (Some(_), out) => out.err("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
         (None, out) => out.null(),
     }
@@ -669,19 +685,14 @@ fn object_freq(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 
 fn object_idletime(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
     let now = ctx.now_ms;
-    // OBJECT does not touch the access time it reports.
-    let idle = ctx
-        .db()
-        .get(argv[2], now)
-        .map(|e| lru_clock(now).wrapping_sub(e.lru));
-    match idle {
-        Some(s) => ctx.out.int(i64::from(s)),
-        None => ctx.out.null(),
+    match ctx.peek_out(argv[2]) {
+        (Some(e), out) => out.int(i64::from(lru_clock(now).wrapping_sub(e.lru))),
+        (None, out) => out.null(),
     }
 }
 
 fn object_refcount(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    match ctx.read_out(argv[2]) {
+    match ctx.peek_out(argv[2]) {
         (Some(e), out) => {
             let shared = matches!(e.value, Value::Str(StrVal::Int(n)) if (0..10000).contains(&n))
                 && !e.unshared;
@@ -771,7 +782,8 @@ pub fn parse_cursor(s: &[u8]) -> Option<u64> {
 const CURSOR_SLOT_BITS: u32 = 14;
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor packs (slot, position);
-/// one call runs on the shard owning the cursor's slot (see `keyspace/scan.rs`).
+/// a call starts on the shard owning the cursor's slot (see `keyspace/scan.rs`) and, when that
+/// shard runs out of keys before COUNT, goes on with the next shards, one hop each.
 pub async fn scan(shard: &Rc<Shard>, client: &mut ClientState, argv: &[&[u8]], out: &mut Out) {
     let Some(cursor) = parse_cursor(argv[1]) else {
         out.err("invalid cursor");
@@ -784,7 +796,7 @@ pub async fn scan(shard: &Rc<Shard>, client: &mut ClientState, argv: &[&[u8]], o
     while i < argv.len() {
         let more = argv.len() - i;
         let opt = argv[i];
-        if opt.eq_ignore_ascii_case(b"count") && more >= 2 {
+        if opt_is(opt, "count") && more >= 2 {
             let Some(c) = int_arg(out, argv[i + 1]) else {
                 return;
             };
@@ -794,27 +806,24 @@ pub async fn scan(shard: &Rc<Shard>, client: &mut ClientState, argv: &[&[u8]], o
             }
             count = usize::try_from(c).unwrap_or(usize::MAX);
             i += 2;
-        } else if opt.eq_ignore_ascii_case(b"match") && more >= 2 {
+        } else if opt_is(opt, "match") && more >= 2 {
             pattern = Some(argv[i + 1].to_vec());
             i += 2;
-        } else if opt.eq_ignore_ascii_case(b"type") && more >= 2 {
+        } else if opt_is(opt, "type") && more >= 2 {
             let t = argv[i + 1];
-            if !["string", "list", "set", "zset", "hash", "stream"]
+            let Some(&name) = ["string", "list", "set", "zset", "hash", "stream"]
                 .iter()
-                .any(|n| t.eq_ignore_ascii_case(n.as_bytes()))
-            {
-                out.err(&format!(
-                    "unknown type name '{}'",
-                    String::from_utf8_lossy(t)
-                ));
+                .find(|n| opt_is(t, n))
+            else {
+                out.err(super::quoted_err("unknown type name '", t, "'"));
                 return;
-            }
-            type_name = Some(t.to_vec());
+            };
+            type_name = Some(name.as_bytes().to_vec());
             i += 2;
-        } else if opt.eq_ignore_ascii_case(b"novalues") {
+        } else if opt_is(opt, "novalues") {
             out.err("NOVALUES option can only be used in HSCAN");
             return;
-        } else if opt.eq_ignore_ascii_case(b"noscores") {
+        } else if opt_is(opt, "noscores") {
             out.err("NOSCORES option can only be used in ZSCAN");
             return;
         } else {
@@ -822,22 +831,42 @@ pub async fn scan(shard: &Rc<Shard>, client: &mut ClientState, argv: &[&[u8]], o
             return;
         }
     }
-    let slot = (cursor & ((1 << CURSOR_SLOT_BITS) - 1)) as usize;
-    let pos = (cursor >> CURSOR_SLOT_BITS) as usize;
+    let mut slot = (cursor & ((1 << CURSOR_SLOT_BITS) - 1)) as usize;
+    let mut pos = (cursor >> CURSOR_SLOT_BITS) as usize;
     let shards = shard.shards();
-    let target = slot % shards;
     let db = client.db;
-    let (keys, next) = shard
-        .call(target, move |s| {
-            let now = unix_ms();
-            let filter = ScanFilter {
-                pattern: pattern.as_deref(),
-                type_name: type_name.as_deref(),
-            };
-            let mut ks = s.ks.borrow_mut();
-            scan_shard(&mut ks, db, s.id, shards, slot, pos, count, &filter, now)
-        })
-        .await;
+    let mut keys = Vec::new();
+    let mut examined = 0;
+    // A shard that runs out of keys before COUNT is reached hands over to the next one in the
+    // same call, so that a small keyspace comes back whole with cursor 0, as from Valkey.
+    let next = loop {
+        let target = slot % shards;
+        let budget = count.saturating_sub(examined).max(1);
+        let (pattern, type_name) = (pattern.clone(), type_name.clone());
+        let (mut part, stop, n) = shard
+            .call(target, move |s| {
+                let now = unix_ms();
+                let filter = ScanFilter {
+                    pattern: pattern.as_deref(),
+                    type_name: type_name.as_deref(),
+                };
+                let mut ks = s.ks.borrow_mut();
+                scan_shard(&mut ks, db, shards, slot, pos, budget, &filter, now)
+            })
+            .await;
+        keys.append(&mut part);
+        examined += n;
+        match stop {
+            ScanStop::At(cursor) => break cursor,
+            ScanStop::ShardDone if target + 1 >= shards => break 0,
+            // The next shard's first slot is its own index.
+            ScanStop::ShardDone if examined >= count => break (target + 1) as u64,
+            ScanStop::ShardDone => {
+                slot = target + 1;
+                pos = 0;
+            }
+        }
+    };
     out.array(2);
     out.bulk(next.to_string().as_bytes());
     out.array(keys.len());
@@ -846,20 +875,28 @@ pub async fn scan(shard: &Rc<Shard>, client: &mut ClientState, argv: &[&[u8]], o
     }
 }
 
-/// One SCAN call on one shard: from (slot, pos), at least `count` keys examined or the
-/// shard's slots exhausted. Returns the keys and the next cursor (0 at the very end).
+/// Where one shard's part of a SCAN call stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanStop {
+    /// COUNT was reached: the call's cursor, inside this shard.
+    At(u64),
+    /// Every slot of this shard has been visited.
+    ShardDone,
+}
+
+/// One shard's part of a SCAN call: from (slot, pos), until `count` keys are examined or the
+/// shard's slots run out. Returns the keys kept, where it stopped and how many it examined.
 #[allow(clippy::too_many_arguments)]
 fn scan_shard(
     ks: &mut Keyspace,
     db: usize,
-    shard: usize,
     shards: usize,
     slot: usize,
     pos: usize,
     count: usize,
     filter: &ScanFilter<'_>,
     now_ms: i64,
-) -> (Vec<SmallBytes>, u64) {
+) -> (Vec<SmallBytes>, ScanStop, usize) {
     use crate::keyspace::TableCursor;
     let d = &mut ks.dbs[db];
     let mut keys = Vec::new();
@@ -879,7 +916,11 @@ fn scan_shard(
         examined += n;
         match next {
             TableCursor::At(p) => {
-                return (keys, encode_cursor(d.slot_of_local(local), p));
+                return (
+                    keys,
+                    ScanStop::At(encode_cursor(d.slot_of_local(local), p)),
+                    examined,
+                );
             }
             TableCursor::Done => {
                 local += 1;
@@ -887,16 +928,14 @@ fn scan_shard(
             }
         }
         if examined >= count && local < tables {
-            return (keys, encode_cursor(d.slot_of_local(local), 0));
+            return (
+                keys,
+                ScanStop::At(encode_cursor(d.slot_of_local(local), 0)),
+                examined,
+            );
         }
     }
-    // This shard is done: continue with the first slot of the next shard.
-    let next = if shard + 1 < shards {
-        (shard + 1) as u64
-    } else {
-        0
-    };
-    (keys, next)
+    (keys, ScanStop::ShardDone, examined)
 }
 
 fn encode_cursor(slot: usize, pos: usize) -> u64 {
@@ -951,7 +990,103 @@ pub async fn randomkey(shard: &Rc<Shard>, client: &mut ClientState, out: &mut Ou
 
 #[cfg(test)]
 mod tests {
-    use super::parse_cursor;
+    use super::{parse_cursor, parse_expire_flags, scan_shard, ttl_reply, ScanStop};
+    use crate::keyspace::{Keyspace, ScanFilter, StrVal, Value};
+    use crate::resp::Out;
+
+    /// TTL, TYPE and OBJECT read a key without touching its access time (Valkey's
+    /// LOOKUP_NOTOUCH), but still count keyspace hits; a real read then resets the idle time.
+    #[test]
+    fn lookups_without_touch() {
+        use super::{object_encoding, object_idletime, ttl, type_cmd};
+        use crate::commands::{KeyCtx, KeyFn};
+        let mut ks = Keyspace::new(0, 1, 16);
+        ks.dbs[0].set(b"k", Value::Str(StrVal::created(b"v")), 1_000, false);
+        let config = crate::config::Config::defaults();
+        let mut out = Out::new(false);
+        let run = |ks: &mut Keyspace, f: KeyFn, argv: &[&[u8]], out: &mut Out| {
+            out.buf.clear();
+            let mut ctx = KeyCtx {
+                ks,
+                db: 0,
+                now_ms: 5_000,
+                out,
+                config: &config,
+            };
+            f(&mut ctx, argv);
+        };
+        run(&mut ks, ttl, &[b"ttl", b"k"], &mut out);
+        run(&mut ks, type_cmd, &[b"type", b"k"], &mut out);
+        run(
+            &mut ks,
+            object_encoding,
+            &[b"object", b"encoding", b"k"],
+            &mut out,
+        );
+        run(
+            &mut ks,
+            object_idletime,
+            &[b"object", b"idletime", b"k"],
+            &mut out,
+        );
+        assert_eq!(out.buf, b":4\r\n");
+        assert_eq!(ks.stats.hits, 4);
+        let crate::commands::Exec::Key(get) = crate::commands::string::COMMANDS[0].exec else {
+            panic!("GET is a key command");
+        };
+        run(&mut ks, get, &[b"get", b"k"], &mut out);
+        run(
+            &mut ks,
+            object_idletime,
+            &[b"object", b"idletime", b"k"],
+            &mut out,
+        );
+        assert_eq!(out.buf, b":0\r\n");
+    }
+
+    /// TTL rounding does not overflow at the largest deadline PEXPIREAT accepts, and gives what
+    /// Valkey gives there (the exact rounded quotient); past deadlines read as 0.
+    #[test]
+    fn ttl_rounding() {
+        assert_eq!(ttl_reply(i64::MAX, 0, false, true), 9_223_372_036_854_776);
+        assert_eq!(ttl_reply(i64::MAX, 0, true, true), i64::MAX);
+        assert_eq!(ttl_reply(10_499, 0, false, false), 10);
+        assert_eq!(ttl_reply(10_500, 0, false, false), 11);
+        assert_eq!(ttl_reply(5, 10, true, false), 0);
+        assert_eq!(ttl_reply(i64::MAX, -5, true, false), i64::MAX);
+    }
+
+    /// EXPIRE's options compare as C strings (a NUL ends the word), and an unknown one is
+    /// quoted as sent, bytes that are not UTF-8 included.
+    #[test]
+    fn expire_options() {
+        let mut out = Out::new(false);
+        let f = parse_expire_flags(&mut out, &[b"expire", b"k", b"1", b"NX\0junk"]);
+        assert!(f.is_some_and(|f| f.nx));
+        assert!(parse_expire_flags(&mut out, &[b"expire", b"k", b"1", b"x\xffy"]).is_none());
+        assert!(parse_expire_flags(&mut out, &[b"expire", b"k", b"1", b"ab\0cd"]).is_none());
+        assert_eq!(
+            out.buf,
+            b"-ERR Unsupported option x\xffy\r\n-ERR Unsupported option ab\r\n"
+        );
+    }
+
+    /// One shard's part of a SCAN reports whether COUNT stopped it or its keys ran out (then
+    /// the call goes on with the next shard).
+    #[test]
+    fn scan_shard_stops() {
+        // b, d and f hash to shard 0 of 2.
+        let mut ks = Keyspace::new(0, 2, 16);
+        for k in ["b", "d", "f"] {
+            ks.dbs[0].set(k.as_bytes(), Value::Str(StrVal::Int(1)), 0, false);
+        }
+        let all = ScanFilter::default();
+        let (keys, stop, n) = scan_shard(&mut ks, 0, 2, 0, 0, 10, &all, 0);
+        assert_eq!((keys.len(), stop, n), (3, ScanStop::ShardDone, 3));
+        let (keys, stop, n) = scan_shard(&mut ks, 0, 2, 0, 0, 2, &all, 0);
+        assert_eq!((keys.len(), n), (2, 2));
+        assert!(matches!(stop, ScanStop::At(c) if c != 0));
+    }
 
     /// SCAN cursors parse like Valkey's string2ull (strtoull fallback included).
     #[test]

@@ -163,6 +163,8 @@ fn arg_docs(out: &mut Out, args: &[ArgDoc]) {
             + usize::from(!nested)
             + usize::from(a.key_spec_index.is_some())
             + usize::from(a.token.is_some())
+            + usize::from(a.since.is_some())
+            + usize::from(a.deprecated_since.is_some())
             + usize::from(!flags.is_empty())
             + usize::from(nested);
         out.map(len);
@@ -172,7 +174,7 @@ fn arg_docs(out: &mut Out, args: &[ArgDoc]) {
         out.bulk(a.kind.as_bytes());
         if !nested {
             out.bulk(b"display_text");
-            out.bulk(a.name.as_bytes());
+            out.bulk(a.display.as_deref().unwrap_or(&a.name).as_bytes());
         }
         if let Some(i) = a.key_spec_index {
             out.bulk(b"key_spec_index");
@@ -181,6 +183,14 @@ fn arg_docs(out: &mut Out, args: &[ArgDoc]) {
         if let Some(t) = &a.token {
             out.bulk(b"token");
             out.bulk(t.as_bytes());
+        }
+        if let Some(v) = &a.since {
+            out.bulk(b"since");
+            out.bulk(v.as_bytes());
+        }
+        if let Some(v) = &a.deprecated_since {
+            out.bulk(b"deprecated_since");
+            out.bulk(v.as_bytes());
         }
         if !flags.is_empty() {
             out.bulk(b"flags");
@@ -266,7 +276,7 @@ pub fn command_info_cmd(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
     for name in &argv[2..] {
         match registry().by_fullname(name) {
             Some(r) => command_info(ctx.out, r),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
 }
@@ -299,18 +309,18 @@ pub fn command_list(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
     let mut i = 2;
     while i < argv.len() {
         let more = argv.len() - 1 - i;
-        if argv[i].eq_ignore_ascii_case(b"filterby") && more == 2 {
+        if super::opt_is(argv[i], "filterby") && more == 2 {
             let (kind, arg) = (argv[i + 1], argv[i + 2]);
-            filter = if kind.eq_ignore_ascii_case(b"module") {
+            filter = if super::opt_is(kind, "module") {
                 Filter::Module
-            } else if kind.eq_ignore_ascii_case(b"aclcat") {
+            } else if super::opt_is(kind, "aclcat") {
                 Filter::AclCat(
                     acl::NAMES
                         .iter()
-                        .find(|(_, n)| arg.eq_ignore_ascii_case(n.as_bytes()))
+                        .find(|(_, n)| super::opt_is(arg, n))
                         .map_or(0, |(c, _)| *c),
                 )
-            } else if kind.eq_ignore_ascii_case(b"pattern") {
+            } else if super::opt_is(kind, "pattern") {
                 Filter::Pattern(arg)
             } else {
                 ctx.out.err(ERR_SYNTAX);
@@ -386,8 +396,23 @@ fn getkeys_impl(ctx: &mut ConnCtx<'_>, argv: &[&[u8]], with_flags: bool) {
     }
 }
 
-/// The flags of the key spec that yields position `p`.
+/// The flags of the key spec that yields position `p`. A spec with VARIABLE_FLAGS gets the
+/// flags that these arguments imply, as Valkey's per-command getkeys functions give them.
 fn key_flags_at(spec: &CommandSpec, argv: &[&[u8]], p: usize) -> Option<u32> {
+    if spec
+        .keys
+        .iter()
+        .any(|k| k.flags & keyflag::VARIABLE_FLAGS != 0)
+        && spec.name == "set"
+    {
+        // SET writes without reading, unless GET asks for the old value.
+        let get = argv.iter().skip(3).any(|a| super::opt_is(a, "get"));
+        return Some(if get {
+            keyflag::RW | keyflag::ACCESS | keyflag::UPDATE
+        } else {
+            keyflag::OW | keyflag::UPDATE
+        });
+    }
     for ks in spec.keys {
         let one = CommandSpec {
             keys: std::slice::from_ref(ks),

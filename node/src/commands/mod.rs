@@ -99,6 +99,20 @@ impl KeyCtx<'_> {
         dbs[self.db].lookup_read(stats, key, now)
     }
 
+    /// A read access that leaves the key's access time alone (Valkey's `LOOKUP_NOTOUCH`, used
+    /// by TTL, TYPE and OBJECT): counts a keyspace hit or miss like [`KeyCtx::read`].
+    pub fn peek_out(&mut self, key: &[u8]) -> (Option<&Entry>, &mut Out) {
+        let now = self.now_ms;
+        let Keyspace { dbs, stats, .. } = &mut *self.ks;
+        let e = dbs[self.db].get(key, now);
+        if e.is_some() {
+            stats.hits += 1;
+        } else {
+            stats.misses += 1;
+        }
+        (e, &mut *self.out)
+    }
+
     /// [`KeyCtx::read`], also handing out the reply buffer (the two borrows are disjoint).
     pub fn read_out(&mut self, key: &[u8]) -> (Option<&mut Entry>, &mut Out) {
         let now = self.now_ms;
@@ -304,7 +318,7 @@ pub fn key_positions(spec: &CommandSpec, argv: &[&[u8]], out: &mut Vec<usize>) -
                     if i == end || i >= argc || i < 1 {
                         break;
                     }
-                    if argv[i as usize].eq_ignore_ascii_case(keyword.as_bytes()) {
+                    if opt_is(argv[i as usize], keyword) {
                         found = i + 1;
                         break;
                     }
@@ -346,7 +360,9 @@ pub fn key_positions(spec: &CommandSpec, argv: &[&[u8]], out: &mut Vec<usize>) -
                     return None;
                 }
                 let f = first + i64::from(firstkey);
-                (f, f + n - 1, i64::from(step))
+                // `n` comes from the client: a huge count must not overflow (it fails the
+                // `last >= argc` check below instead).
+                (f, f.saturating_add(n - 1), i64::from(step))
             }
             FindKeys::Unknown => return None,
         };
@@ -380,6 +396,25 @@ pub const ERR_WRONGTYPE: &str =
 /// Valkey's generic syntax error.
 pub const ERR_SYNTAX: &str = "syntax error";
 
+/// What Valkey's C string functions (`strcasecmp`, `%s` in an error text) see of a client's
+/// argument: the bytes before the first NUL.
+pub fn cstr(arg: &[u8]) -> &[u8] {
+    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len());
+    &arg[..end]
+}
+
+/// Whether an option argument is `word`, compared as Valkey's `!strcasecmp(arg, word)` does:
+/// ASCII case folded, and only up to a NUL in the argument (so `NX\0junk` is `NX`).
+pub fn opt_is(arg: &[u8], word: &str) -> bool {
+    cstr(arg).eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// An error text that quotes a client's argument, as Valkey's `"...'%s'..."` formats do:
+/// `before`, the argument up to a NUL, `after`; the bytes stay as sent (they may not be UTF-8).
+pub fn quoted_err(before: &str, arg: &[u8], after: &str) -> Vec<u8> {
+    [before.as_bytes(), cstr(arg), after.as_bytes()].concat()
+}
+
 /// Parses an integer argument or replies Valkey's error; `None` means the reply was written.
 pub fn int_arg(out: &mut Out, arg: &[u8]) -> Option<i64> {
     match crate::util::parse_i64(arg) {
@@ -398,3 +433,52 @@ pub fn arity_error(fullname: &str) -> String {
 
 #[cfg(test)]
 mod table_tests;
+
+#[cfg(test)]
+mod arg_tests {
+    use super::{cstr, opt_is, quoted_err};
+
+    /// Options compare as Valkey's `strcasecmp` on C strings: case folded, ended by a NUL.
+    #[test]
+    fn options_as_c_strings() {
+        assert!(opt_is(b"Nx", "nx"));
+        assert!(opt_is(b"nx\0anything", "nx"));
+        assert!(!opt_is(b"nxx", "nx"));
+        assert!(!opt_is(b"\0nx", "nx"));
+        assert_eq!(cstr(b"ab\0cd"), b"ab");
+        assert_eq!(cstr(b"\xff"), b"\xff");
+    }
+
+    /// A key count taken from the arguments (a keynum spec, as EVAL's) cannot overflow the
+    /// position arithmetic, however large: the arguments just do not fit the spec.
+    #[test]
+    fn huge_keynum() {
+        use super::spec::{BeginSearch, CommandSpec, FindKeys, Group, KeySpec};
+        static KEYS: [KeySpec; 1] = [KeySpec {
+            notes: None,
+            flags: 0,
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Keynum {
+                keynumidx: 0,
+                firstkey: 1,
+                step: 1,
+            },
+        }];
+        let spec = CommandSpec {
+            keys: &KEYS,
+            ..CommandSpec::new("x", -3, 0, 0, Group::Generic, "", "", "", "")
+        };
+        let mut pos = Vec::new();
+        let argv: [&[u8]; 4] = [b"x", b"s", b"9223372036854775807", b"k"];
+        assert!(super::key_positions(&spec, &argv, &mut pos).is_none());
+        let argv: [&[u8]; 4] = [b"x", b"s", b"1", b"k"];
+        assert!(super::key_positions(&spec, &argv, &mut pos).is_some());
+        assert_eq!(pos, [3]);
+    }
+
+    /// A quoted argument keeps its bytes and ends at a NUL, as `'%s'` does.
+    #[test]
+    fn quoting() {
+        assert_eq!(quoted_err("bad '", b"x\xff\0y", "'"), b"bad 'x\xff'");
+    }
+}

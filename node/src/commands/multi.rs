@@ -81,8 +81,8 @@ pub async fn run(
             }
         }
         MultiKind::Mset | MultiKind::Msetnx => {
-            if argv.len() % 2 == 0 {
-                out.err(&arity_error(&r.fullname));
+            if argv.len().is_multiple_of(2) {
+                out.err(arity_error(&r.fullname));
                 return;
             }
             let groups = by_shard(shard, argv, positions);

@@ -48,7 +48,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         history: &[("4.0.0", "Added the `ASYNC` flushing mode modifier."), ("6.2.0", "Added the `SYNC` flushing mode modifier.")],
         ..CommandSpec::new("flushall", -1, flag::WRITE, acl::KEYSPACE | acl::DANGEROUS, Group::Server, "1.0.0",
             "Removes all keys from all databases.", "O(N) where N is the total number of keys in all databases",
-            "[flush-type=ASYNC|SYNC]")
+            "[flush-type=ASYNC{since=4.0.0}|SYNC{since=6.2.0}]")
     },
     CommandSpec {
         exec: Exec::Node(NodeCmd::FlushDb),
@@ -56,7 +56,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         history: &[("4.0.0", "Added the `ASYNC` flushing mode modifier."), ("6.2.0", "Added the `SYNC` flushing mode modifier.")],
         ..CommandSpec::new("flushdb", -1, flag::WRITE, acl::KEYSPACE | acl::DANGEROUS, Group::Server, "1.0.0",
             "Remove all keys from the current database.", "O(N) where N is the number of keys in the selected database",
-            "[flush-type=ASYNC|SYNC]")
+            "[flush-type=ASYNC{since=4.0.0}|SYNC{since=6.2.0}]")
     },
     CommandSpec {
         exec: Exec::Node(NodeCmd::SwapDb),
@@ -75,7 +75,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         history: &[("7.0.0", "Added the `NOW`, `FORCE` and `ABORT` modifiers.")],
         ..CommandSpec::new("shutdown", -1, ADMIN_CONF | flag::NO_MULTI | flag::ALLOW_BUSY, 0, Group::Server, "1.0.0",
             "Synchronously saves the database(s) to disk and shuts down the server.", "O(1) when not saving.",
-            "[save-selector=NOSAVE|SAVE] [NOW] [FORCE] [ABORT]")
+            "[abort-selector=save-selector-block=([save-selector=NOSAVE|SAVE] [NOW]{since=7.0.0} [FORCE]{since=7.0.0})|ABORT{since=7.0.0}]")
     },
     CommandSpec {
         exec: Exec::Conn(introspect::command),
@@ -237,9 +237,7 @@ pub async fn dbsize(shard: &Rc<Shard>, client: &mut ClientState, out: &mut Out) 
 fn flush_flags_ok(argv: &[&[u8]], out: &mut Out) -> bool {
     match argv.len() {
         1 => true,
-        2 if argv[1].eq_ignore_ascii_case(b"sync") || argv[1].eq_ignore_ascii_case(b"async") => {
-            true
-        }
+        2 if super::opt_is(argv[1], "sync") || super::opt_is(argv[1], "async") => true,
         _ => {
             out.err(ERR_SYNTAX);
             false
@@ -314,21 +312,23 @@ pub async fn swapdb(shard: &Rc<Shard>, argv: &[&[u8]], out: &mut Out) {
 /// closes with the server, as with Valkey.
 pub fn shutdown(shard: &Rc<Shard>, client: &mut ClientState, argv: &[&[u8]], out: &mut Out) {
     let mut abort = false;
-    let (mut save, mut nosave) = (false, false);
-    for a in &argv[1..] {
-        if a.eq_ignore_ascii_case(b"nosave") {
+    let (mut save, mut nosave, mut now_or_force) = (false, false, false);
+    for &a in &argv[1..] {
+        if super::opt_is(a, "nosave") {
             nosave = true;
-        } else if a.eq_ignore_ascii_case(b"save") {
+        } else if super::opt_is(a, "save") {
             save = true;
-        } else if a.eq_ignore_ascii_case(b"now") || a.eq_ignore_ascii_case(b"force") {
-        } else if a.eq_ignore_ascii_case(b"abort") {
+        } else if super::opt_is(a, "now") || super::opt_is(a, "force") {
+            now_or_force = true;
+        } else if super::opt_is(a, "abort") {
             abort = true;
         } else {
             out.err(ERR_SYNTAX);
             return;
         }
     }
-    if (abort && argv.len() != 2) || (save && nosave) {
+    // ABORT goes with no other flag (it may repeat); SAVE and NOSAVE exclude each other.
+    if (abort && (save || nosave || now_or_force)) || (save && nosave) {
         out.err(ERR_SYNTAX);
         return;
     }
@@ -350,73 +350,110 @@ pub fn shutdown(shard: &Rc<Shard>, client: &mut ClientState, argv: &[&[u8]], out
 /// CONFIG GET pattern [pattern ...]: a map of the matching directives.
 pub fn config_get(shard: &Rc<Shard>, argv: &[&[u8]], out: &mut Out) {
     let config = shard.config();
-    let mut hits: Vec<(&str, String)> = Vec::new();
-    for pat in &argv[2..] {
+    let hits = config_matches(&argv[2..]);
+    out.map(hits.len());
+    for (name, d) in hits {
+        out.bulk(name);
+        out.bulk(&d.value(&config));
+    }
+}
+
+/// The directives CONFIG GET names, each once, as Valkey's `configGetCommand` finds them: a
+/// name without glob characters is looked up (case-insensitively) and answered under the
+/// spelling the client used; a pattern matches directive names, case-insensitively.
+fn config_matches<'a>(patterns: &[&'a [u8]]) -> Vec<(&'a [u8], &'static config::Directive)> {
+    let mut hits: Vec<(&'a [u8], &'static config::Directive)> = Vec::new();
+    let seen = |hits: &[(&[u8], &config::Directive)], d: &config::Directive| {
+        hits.iter().any(|(_, h)| std::ptr::eq(*h, d))
+    };
+    for &pat in patterns {
+        let pat = super::cstr(pat);
+        if !pat.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
+            let found = std::str::from_utf8(pat).ok().and_then(config::directive);
+            if let Some(d) = found.filter(|d| !seen(&hits, d)) {
+                hits.push((pat, d));
+            }
+            continue;
+        }
         for d in config::DIRECTIVES {
-            if crate::util::glob_match(pat, d.name.as_bytes(), true)
-                && !hits.iter().any(|(n, _)| *n == d.name)
-            {
-                hits.push((d.name, d.value(&config)));
+            if !seen(&hits, d) && crate::util::glob_match(pat, d.name.as_bytes(), true) {
+                hits.push((d.name.as_bytes(), d));
             }
         }
     }
-    out.map(hits.len());
-    for (n, v) in hits {
-        out.bulk(n.as_bytes());
-        out.bulk(v.as_bytes());
+    hits
+}
+
+/// Checks CONFIG SET's names before any value, as Valkey does: the first unknown name, or
+/// the first immutable or repeated one, fails the whole command. Returns the directives with
+/// their values, or the error text.
+fn config_set_plan<'a>(
+    pairs: &[&'a [u8]],
+) -> Result<Vec<(&'static config::Directive, &'a [u8])>, Vec<u8>> {
+    let mut plan: Vec<(&'static config::Directive, &'a [u8])> = Vec::new();
+    for pair in pairs.chunks_exact(2) {
+        let (name, value) = (pair[0], pair[1]);
+        let failed = |why: &str| {
+            super::quoted_err(
+                "CONFIG SET failed (possibly related to argument '",
+                name,
+                &format!("') - {why}"),
+            )
+        };
+        let Some(d) = std::str::from_utf8(name).ok().and_then(config::directive) else {
+            return Err(super::quoted_err(
+                "Unknown option or number of arguments for CONFIG SET - '",
+                name,
+                "'",
+            ));
+        };
+        if d.protected {
+            return Err(failed("can't set protected config"));
+        }
+        if !d.mutable {
+            return Err(failed("can't set immutable config"));
+        }
+        if plan.iter().any(|(p, _)| std::ptr::eq(*p, d)) {
+            return Err(failed("duplicate parameter"));
+        }
+        plan.push((d, value));
     }
+    Ok(plan)
 }
 
 /// CONFIG SET param value [param value ...]: all or nothing; the new configuration goes to
 /// every shard.
 pub async fn config_set(shard: &Rc<Shard>, argv: &[&[u8]], out: &mut Out) {
-    if argv.len() % 2 != 0 {
-        out.err(&super::arity_error("config|set"));
+    // An odd number of words (a directive without its value) is a syntax error in Valkey, not
+    // an arity error (the arity check only asks for at least one pair).
+    if !argv.len().is_multiple_of(2) {
+        out.err(ERR_SYNTAX);
         return;
     }
+    let plan = match config_set_plan(&argv[2..]) {
+        Ok(plan) => plan,
+        Err(msg) => {
+            out.err(msg);
+            return;
+        }
+    };
     let mut next: Config = (*shard.config()).clone();
-    let mut seen: Vec<&str> = Vec::new();
-    for pair in argv[2..].chunks_exact(2) {
-        let name = String::from_utf8_lossy(pair[0]).to_string();
-        let Some(d) = config::directive(&name) else {
-            out.err(&format!(
-                "Unknown option or number of arguments for CONFIG SET - '{name}'"
-            ));
-            return;
-        };
-        if seen.contains(&d.name) {
-            out.err(&format!(
-                "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
-            ));
-            return;
-        }
-        seen.push(d.name);
-        if !d.mutable {
-            out.err(&format!("CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"));
-            return;
-        }
-        let value = String::from_utf8_lossy(pair[1]).to_string();
-        let args: Vec<String> = if d.name == "bind" {
-            value.split(' ').map(str::to_string).collect()
+    for (d, value) in plan {
+        let args: Vec<Vec<u8>> = if d.name == "bind" {
+            value.split(|&b| b == b' ').map(<[u8]>::to_vec).collect()
         } else {
-            vec![value]
+            vec![value.to_vec()]
         };
+        // A value that fails names the directive by its own name, as Valkey does.
         if let Err(e) = d.apply(&mut next, &args) {
-            out.err(&format!(
-                "CONFIG SET failed (possibly related to argument '{name}') - {e}"
+            out.err(format!(
+                "CONFIG SET failed (possibly related to argument '{}') - {e}",
+                d.name
             ));
             return;
         }
     }
     let old = shard.config();
-    if next.dir != old.dir {
-        if let Err(e) = std::env::set_current_dir(&next.dir) {
-            out.err(&format!(
-                "CONFIG SET failed (possibly related to argument 'dir') - {e}"
-            ));
-            return;
-        }
-    }
     if next.loglevel != old.loglevel {
         crate::server::set_log_level(next.loglevel);
     }
@@ -576,7 +613,7 @@ const ALL_SECTIONS: &[&str] = &[
 pub async fn info(shard: &Rc<Shard>, _client: &mut ClientState, argv: &[&[u8]], out: &mut Out) {
     let mut wanted: Vec<String> = Vec::new();
     for a in &argv[1..] {
-        let s = String::from_utf8_lossy(a).to_ascii_lowercase();
+        let s = String::from_utf8_lossy(super::cstr(a)).to_ascii_lowercase();
         match s.as_str() {
             "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
             "all" | "everything" => wanted.extend(ALL_SECTIONS.iter().map(|s| s.to_string())),
@@ -588,7 +625,7 @@ pub async fn info(shard: &Rc<Shard>, _client: &mut ClientState, argv: &[&[u8]], 
     }
     let mut reports = Vec::with_capacity(shard.shards());
     for t in 0..shard.shards() {
-        reports.push(shard.call(t, |s| gather(s)).await);
+        reports.push(shard.call(t, gather).await);
     }
     let text = render_info(shard, &reports, &wanted);
     out.verbatim(text.as_bytes());
@@ -787,4 +824,55 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{config_matches, config_set_plan};
+
+    /// CONFIG GET answers an exact name under the client's spelling, once, and a pattern under
+    /// the directive's own names, as Valkey's `configGetCommand`.
+    #[test]
+    fn config_get_names() {
+        let names = |pats: &[&[u8]]| -> Vec<Vec<u8>> {
+            config_matches(pats)
+                .into_iter()
+                .map(|(n, _)| n.to_vec())
+                .collect()
+        };
+        assert_eq!(names(&[b"TIMEOUT", b"timeout"]), [b"TIMEOUT".to_vec()]);
+        assert_eq!(names(&[b"TimeOut", b"time*"]), [b"TimeOut".to_vec()]);
+        assert_eq!(names(&[b"TIME*"]), [b"timeout".to_vec()]);
+        assert_eq!(names(&[b"nosuch"]), Vec::<Vec<u8>>::new());
+    }
+
+    /// CONFIG SET checks every name before any value: an unknown name anywhere wins over a bad
+    /// value before it; the first immutable or repeated name fails the command.
+    #[test]
+    fn config_set_names_first() {
+        let err = |args: &[&[u8]]| {
+            config_set_plan(args)
+                .err()
+                .map(|e| String::from_utf8(e).unwrap())
+        };
+        assert_eq!(
+            err(&[b"timeout", b"abc", b"nosuch", b"1"]).as_deref(),
+            Some("Unknown option or number of arguments for CONFIG SET - 'nosuch'")
+        );
+        assert_eq!(
+            err(&[b"timeout", b"abc", b"databases", b"5", b"nosuch", b"1"]).as_deref(),
+            Some("CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config")
+        );
+        assert_eq!(
+            err(&[b"timeout", b"1", b"TIMEOUT", b"2"]).as_deref(),
+            Some(
+                "CONFIG SET failed (possibly related to argument 'TIMEOUT') - duplicate parameter"
+            )
+        );
+        assert_eq!(
+            config_set_plan(&[b"no\xff", b"1"]).err(),
+            Some(b"Unknown option or number of arguments for CONFIG SET - 'no\xff'".to_vec())
+        );
+        assert!(config_set_plan(&[b"timeout", b"abc"]).is_ok());
+    }
 }

@@ -27,7 +27,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         history: &[("2.6.12", "Added the `EX`, `PX`, `NX` and `XX` options."), ("6.0.0", "Added the `KEEPTTL` option."), ("6.2.0", "Added the `GET`, `EXAT` and `PXAT` option."), ("7.0.0", "Allowed the `NX` and `GET` options to be used together.")],
         ..CommandSpec::new("set", -3, flag::WRITE | flag::DENYOOM, acl::STRING, Group::String, "1.0.0",
             "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "O(1)",
-            "key:key value:string [condition=NX|XX] [GET] [expiration=EX seconds:integer|PX milliseconds:integer|EXAT unix-time-seconds:unix-time|PXAT unix-time-milliseconds:unix-time|KEEPTTL]")
+            "key:key value:string [condition=NX|XX]{since=2.6.12} [GET]{since=6.2.0} [expiration=EX seconds:integer{since=2.6.12}|PX milliseconds:integer{since=2.6.12}|EXAT unix-time-seconds:unix-time{since=6.2.0}|PXAT unix-time-milliseconds:unix-time{since=6.2.0}|KEEPTTL{since=6.0.0}]")
     },
     CommandSpec {
         keys: &[key_at(1, kf::OW | kf::INSERT)],
@@ -70,7 +70,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             "Returns the string value of a key after deleting the key.", "O(1)", "key:key")
     },
     CommandSpec {
-        keys: &[key_at(1, RW_ACCESS_UPDATE)],
+        keys: &[super::spec::KeySpec { notes: Some("RW and UPDATE because it changes the TTL"), ..key_at(1, RW_ACCESS_UPDATE) }],
         exec: Exec::Key(getex),
         ..CommandSpec::new("getex", -2, flag::WRITE | flag::FAST, acl::STRING, Group::String, "6.2.0",
             "Returns the string value of a key after setting its expiration time.", "O(1)",
@@ -248,7 +248,7 @@ fn parse_extended<'a>(
     while j < argv.len() {
         let opt = argv[j];
         let next = argv.get(j + 1).copied();
-        let is = |s: &str| opt.eq_ignore_ascii_case(s.as_bytes());
+        let is = |s: &str| super::opt_is(opt, s);
         if is("nx") && !f.xx && is_set {
             f.nx = true;
         } else if is("xx") && !f.nx && is_set {
@@ -323,7 +323,7 @@ fn expire_ms(
     cmd: &str,
 ) -> Option<i64> {
     let v = int_arg(out, arg)?;
-    let bad = |out: &mut Out| out.err(&format!("invalid expire time in '{cmd}' command"));
+    let bad = |out: &mut Out| out.err(format!("invalid expire time in '{cmd}' command"));
     if v <= 0 || (seconds && v > i64::MAX / 1000) {
         bad(out);
         return None;
@@ -534,8 +534,8 @@ fn pairs<'a>(argv: &[&'a [u8]]) -> Vec<(&'a [u8], &'a [u8])> {
 }
 
 fn mset(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    if argv.len() % 2 == 0 {
-        ctx.out.err(&super::arity_error("mset"));
+    if argv.len().is_multiple_of(2) {
+        ctx.out.err(super::arity_error("mset"));
         return;
     }
     let now = ctx.now_ms;
@@ -544,8 +544,8 @@ fn mset(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 }
 
 fn msetnx(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    if argv.len() % 2 == 0 {
-        ctx.out.err(&super::arity_error("msetnx"));
+    if argv.len().is_multiple_of(2) {
+        ctx.out.err(super::arity_error("msetnx"));
         return;
     }
     let pairs = pairs(argv);
@@ -583,8 +583,13 @@ fn incr_decr(ctx: &mut KeyCtx<'_>, key: &[u8], by: i64) {
         return;
     };
     match ctx.write(key) {
-        // Overwrite in place: the TTL stays, as with Valkey's dbReplaceValue.
-        Some(e) => e.value = Value::Str(StrVal::Int(new)),
+        // Overwrite in place: the TTL stays, as with Valkey's dbReplaceValue. The new value is
+        // a fresh integer object, which Valkey shares when it is small (OBJECT REFCOUNT), even
+        // if the old one was a COPY's private object.
+        Some(e) => {
+            e.value = Value::Str(StrVal::Int(new));
+            e.unshared = false;
+        }
         None => ctx.db().set(key, Value::Str(StrVal::Int(new)), now, false),
     }
     ctx.out.int(new);
@@ -808,13 +813,13 @@ pub fn lcs_opts(out: &mut Out, argv: &[&[u8]]) -> Option<LcsOpts> {
     while j < argv.len() {
         let opt = argv[j];
         let more = argv.len() - 1 - j;
-        if opt.eq_ignore_ascii_case(b"idx") {
+        if super::opt_is(opt, "idx") {
             o.idx = true;
-        } else if opt.eq_ignore_ascii_case(b"len") {
+        } else if super::opt_is(opt, "len") {
             o.len = true;
-        } else if opt.eq_ignore_ascii_case(b"withmatchlen") {
+        } else if super::opt_is(opt, "withmatchlen") {
             o.withmatchlen = true;
-        } else if opt.eq_ignore_ascii_case(b"minmatchlen") && more > 0 {
+        } else if super::opt_is(opt, "minmatchlen") && more > 0 {
             o.minmatchlen = int_arg(out, argv[j + 1])?.max(0);
             j += 1;
         } else {
@@ -830,11 +835,18 @@ pub fn lcs_opts(out: &mut Out, argv: &[&[u8]]) -> Option<LcsOpts> {
     Some(o)
 }
 
-/// Reads LCS's operand: `Ok(bytes)` (empty when missing) or `Err` when it is not a string.
-pub fn lcs_operand(ctx: &mut KeyCtx<'_>, key: &[u8]) -> Result<Vec<u8>, ()> {
+/// LCS was given a key that does not hold a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAString;
+
+/// Reads LCS's operand: its bytes (empty when missing), or [`NotAString`].
+pub fn lcs_operand(ctx: &mut KeyCtx<'_>, key: &[u8]) -> Result<Vec<u8>, NotAString> {
     match ctx.read(key) {
         None => Ok(Vec::new()),
-        Some(Entry { value, .. }) => value.as_str().map(|s| s.bytes().into_owned()).ok_or(()),
+        Some(Entry { value, .. }) => value
+            .as_str()
+            .map(|s| s.bytes().into_owned())
+            .ok_or(NotAString),
     }
 }
 

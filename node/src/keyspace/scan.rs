@@ -7,7 +7,8 @@
 //! returned twice, which SCAN allows) — the guarantee Valkey's reverse-binary cursor gives.
 //!
 //! The node-wide cursor packs (slot, position) — see `crate::commands::generic` — and visits
-//! the slots of shard 0 first, then shard 1, and so on, so one SCAN call stays on one shard.
+//! the slots of shard 0 first, then shard 1, and so on. One SCAN call starts on the shard of
+//! its cursor and moves on to the next shard only while COUNT has not been reached.
 
 use super::{Db, SmallBytes, Value};
 use crate::util::glob_match;

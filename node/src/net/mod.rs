@@ -3,6 +3,7 @@
 //! bytes out through [`Session`], so the I/O engine can change (provided-buffer rings,
 //! multishot receive) without touching commands or the keyspace.
 
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelHandle};
 use monoio::net::TcpStream;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -57,8 +58,11 @@ pub async fn drive<S: Session>(mut stream: TcpStream, session: &mut S) {
         if input.capacity() - input.len() < want {
             input.reserve(want);
         }
-        let (res, buf) = stream.read(input).await;
-        input = buf;
+        // monoio reads a Vec from its start; a slice over the spare capacity appends instead,
+        // keeping the bytes of a command that is still incomplete.
+        let len = input.len();
+        let (res, buf) = stream.read(input.slice_mut(len..)).await;
+        input = buf.into_inner();
         let n = match res {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
@@ -127,7 +131,7 @@ pub async fn accept_loop(
                 }
                 // EMFILE and friends: log, back off a little, keep serving the others.
                 errors_in_a_row += 1;
-                if errors_in_a_row == 1 || errors_in_a_row % 1000 == 0 {
+                if errors_in_a_row == 1 || errors_in_a_row.is_multiple_of(1000) {
                     tracing::warn!(error = %e, "accept failed");
                 }
                 monoio::time::sleep(std::time::Duration::from_millis(10)).await;

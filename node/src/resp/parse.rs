@@ -158,11 +158,12 @@ impl Parser {
             self.cmds.is_empty(),
             "drained while a batch refers to the buffer"
         );
-        self.pos -= n;
-        self.cmd_start -= n;
+        // Every position below is at least `cmd_start`, which is at least `n`.
+        self.pos = self.pos.saturating_sub(n);
+        self.cmd_start = self.cmd_start.saturating_sub(n);
         for a in &mut self.partial {
-            a.start -= n;
-            a.end -= n;
+            a.start = a.start.saturating_sub(n);
+            a.end = a.end.saturating_sub(n);
         }
     }
 
@@ -181,7 +182,7 @@ impl Parser {
             return None;
         }
         let have = buf_len.saturating_sub(self.pos);
-        (want + 2).checked_sub(have)
+        want.saturating_add(2).checked_sub(have)
     }
 
     /// The bytes of argument `a` of this batch.

@@ -60,26 +60,33 @@ impl Out {
 
     /// An error reply. Like Valkey's addReplyError: a message that does not start with `-`
     /// gets the `-ERR ` prefix; one that does carries its own code (`-WRONGTYPE …`). CR and LF
-    /// inside the message become spaces so the protocol stays intact.
-    pub fn err(&mut self, msg: &str) {
-        let body = msg.trim_end_matches(['\r', '\n']);
-        let code = if let Some(rest) = body.strip_prefix('-') {
+    /// inside the message become spaces so the protocol stays intact. The message is bytes, so
+    /// that a client's argument quoted in it comes back exactly as sent, as in Valkey.
+    pub fn err(&mut self, msg: impl AsRef<[u8]>) {
+        let msg = msg.as_ref();
+        let end = msg
+            .iter()
+            .rposition(|&b| b != b'\r' && b != b'\n')
+            .map_or(0, |i| i + 1);
+        let body = &msg[..end];
+        let code = if let Some(rest) = body.strip_prefix(b"-") {
             self.buf.push(b'-');
             self.push_sanitized(rest);
-            rest.split(' ').next().unwrap_or("ERR")
+            let word = rest.split(|&b| b == b' ').next().unwrap_or_default();
+            String::from_utf8_lossy(word).into()
         } else {
             self.buf.extend_from_slice(b"-ERR ");
             self.push_sanitized(body);
-            "ERR"
+            "ERR".into()
         };
         self.buf.extend_from_slice(b"\r\n");
-        self.errors.push(code.into());
+        self.errors.push(code);
     }
 
-    fn push_sanitized(&mut self, s: &str) {
+    fn push_sanitized(&mut self, s: &[u8]) {
         self.buf.extend(
-            s.bytes()
-                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+            s.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
         );
     }
 
@@ -259,5 +266,15 @@ mod tests {
         );
         let codes: Vec<String> = o.take_errors().into_iter().map(String::from).collect();
         assert_eq!(codes, ["ERR", "WRONGTYPE", "ERR"]);
+    }
+
+    /// Bytes that are not UTF-8 (a client's argument quoted in an error) come back exactly as
+    /// sent, as Valkey sends them; a message of only newlines is an empty `-ERR `.
+    #[test]
+    fn binary_errors() {
+        let mut o = Out::new(false);
+        o.err(b"unknown command 'x\xff'".as_slice());
+        o.err("\r\n");
+        assert_eq!(o.buf, b"-ERR unknown command 'x\xff'\r\n-ERR \r\n");
     }
 }

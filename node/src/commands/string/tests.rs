@@ -182,3 +182,51 @@ fn getex_getdel() {
     assert_eq!(b.run(&["getdel", "k"]), "$1\r\nv\r\n");
     assert_eq!(b.run(&["get", "k"]), "$-1\r\n");
 }
+
+/// Options are compared as Valkey's C string functions compare them: a NUL ends the word, so
+/// `NX\0junk` is NX and `EX\0` takes a value (Valkey's `opt[2] == '\0'`, `strcasecmp`).
+#[test]
+fn options_end_at_nul() {
+    let mut b = Bench::new();
+    assert_eq!(b.run(&["set", "k", "v"]), "+OK\r\n");
+    assert_eq!(b.run(&["set", "k", "w", "nx\0junk"]), "$-1\r\n");
+    assert_eq!(
+        b.run(&["set", "k", "w", "GET\0", "ex\0x", "100"]),
+        "$1\r\nv\r\n"
+    );
+    assert_eq!(b.run(&["pttl", "k"]), ":100000\r\n");
+    assert_eq!(b.run(&["set", "k", "w", "keepttl\0"]), "+OK\r\n");
+    assert_eq!(b.run(&["getex", "k", "persist\0"]), "$1\r\nw\r\n");
+    assert_eq!(b.run(&["ttl", "k"]), ":-1\r\n");
+    assert_eq!(b.run(&["set", "k", "w", "\0nx"]), "-ERR syntax error\r\n");
+    assert_eq!(b.run(&["lcs", "k", "k", "len\0"]), ":1\r\n");
+}
+
+/// INCR replaces the value with a fresh integer, which Valkey shares when it is small: a
+/// COPY's private integer (refcount 1) becomes shared again after it.
+#[test]
+fn incr_after_copy_is_shared() {
+    let mut b = Bench::new();
+    b.run(&["set", "a", "5"]);
+    assert_eq!(b.run(&["copy", "a", "b"]), ":1\r\n");
+    assert_eq!(b.run(&["object", "refcount", "b"]), ":1\r\n");
+    assert_eq!(b.run(&["incr", "b"]), ":6\r\n");
+    assert_eq!(b.run(&["object", "refcount", "b"]), ":2147483647\r\n");
+}
+
+/// INCRBYFLOAT refuses a current value or an increment with a NUL byte, as Valkey's
+/// string2ld does (the number would stop short of the text's length).
+#[test]
+fn incrbyfloat_nul() {
+    let mut b = Bench::new();
+    b.run(&["setrange", "k", "1", "-1"]);
+    assert_eq!(
+        b.run(&["incrbyfloat", "k", "1"]),
+        "-ERR value is not a valid float\r\n"
+    );
+    assert_eq!(
+        b.run(&["incrbyfloat", "n", "1\0"]),
+        "-ERR value is not a valid float\r\n"
+    );
+    assert_eq!(b.run(&["incrbyfloat", "n", "1.5"]), "$3\r\n1.5\r\n");
+}

@@ -1,0 +1,585 @@
+//! The differential comparator: decides whether two servers' replies to the same command are
+//! the same, and runs generated sequences ([`crate::gen`]) against two servers.
+//!
+//! Replies are compared **byte for byte**. The only exceptions are the normalisations in
+//! [`NORMALISATIONS`], each for a reply that is legitimately nondeterministic, with its reason,
+//! plus two whole-step checks done by [`run_seed`]: SCAN is compared by iterating the cursor
+//! to the end on both servers and comparing the sets of keys (cursors and batch boundaries are
+//! implementation details), and RANDOMKEY by checking that both return nil or a key that
+//! exists on both. After a SET with an absolute expiry time, the key is looked up once with
+//! EXISTS on both (an already-expired key is reclaimed then, not whenever the active expiry
+//! cycle gets to it, which would make DBSIZE depend on timing). Every few steps the whole
+//! keyspaces are compared, so a write that answered right but stored something wrong is
+//! caught too. Known, intended differences between corekey (which follows Valkey 8) and the
+//! reference redis-server 7.0 go into [`REFERENCE_DIFFERENCES`], which is meant to stay short.
+
+use crate::client::{escape, show_command, Conn, Frame, Reply};
+use crate::gen::{Generator, Step};
+use std::collections::{BTreeSet, VecDeque};
+use std::net::SocketAddr;
+
+/// How two replies to one command are compared when their bytes differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Byte for byte (the default for every command not listed).
+    Exact,
+    /// Two arrays (or sets) with the same elements in any order (a multiset).
+    Unordered,
+    /// Two integers that are both negative and equal (-1 and -2 are exact answers), or both
+    /// non-negative and at most this far apart.
+    Tolerance(i64),
+    /// OBJECT IDLETIME: as `Tolerance`, and not compared at all when either server holds the
+    /// key's value as a shared object (OBJECT REFCOUNT 2147483647): redis-server 7.0 stores
+    /// the integers 0..=9999 as one shared object per number, whose access time is that of
+    /// every key holding the number, not of this key. (Valkey 8.1 no longer stores shared
+    /// integers in the keyspace: valkey-io/valkey#1186, per valkey-io/valkey#1358.) The
+    /// runner checks OBJECT REFCOUNT when the readings differ.
+    IdleTime(i64),
+    /// Only the kind of reply (error or not, and which RESP type) must agree.
+    KindOnly,
+    /// HELLO: the same map (or RESP2 array) of fields in the same order, with the values of
+    /// `server`, `version` and `id` not compared.
+    HelloFields,
+}
+
+/// One normalisation: a command (and subcommand), its rule and why it is needed.
+#[derive(Debug)]
+pub struct Normalisation {
+    pub command: &'static str,
+    pub subcommand: Option<&'static str>,
+    pub rule: Rule,
+    pub reason: &'static str,
+}
+
+const fn norm(
+    command: &'static str,
+    subcommand: Option<&'static str>,
+    rule: Rule,
+    reason: &'static str,
+) -> Normalisation {
+    Normalisation {
+        command,
+        subcommand,
+        rule,
+        reason,
+    }
+}
+
+/// Every normalisation the comparator applies. Everything else is byte for byte.
+#[rustfmt::skip]
+pub const NORMALISATIONS: &[Normalisation] = &[
+    norm("KEYS", None, Rule::Unordered, "keys come in hash-table order, which differs between implementations"),
+    norm("TTL", None, Rule::Tolerance(2), "the two servers read their clocks at slightly different moments"),
+    norm("PTTL", None, Rule::Tolerance(2000), "the two servers read their clocks at slightly different moments"),
+    norm("EXPIRETIME", None, Rule::Tolerance(2), "a relative TTL becomes an absolute time at each server's own moment"),
+    norm("PEXPIRETIME", None, Rule::Tolerance(2000), "a relative TTL becomes an absolute time at each server's own moment"),
+    norm("OBJECT", Some("IDLETIME"), Rule::Tolerance(2), "idle time is wall-clock seconds since last access (1 s resolution)"),
+    norm("TIME", None, Rule::KindOnly, "the wall clock"),
+    norm("INFO", None, Rule::KindOnly, "process facts: pid, uptime, memory, counters"),
+    norm("CLIENT", Some("ID"), Rule::KindOnly, "connection ids are per-process counters"),
+    norm("CLIENT", Some("LIST"), Rule::KindOnly, "addresses, ids, ages and buffer sizes of connections"),
+    norm("CLIENT", Some("INFO"), Rule::KindOnly, "address, id, age and buffer sizes of this connection"),
+    norm("HELLO", None, Rule::HelloFields, "server name, version and connection id identify the process, not the behaviour"),
+];
+
+/// Known differences between corekey (Valkey 8 behaviour) and the reference redis-server 7.0,
+/// where corekey is right to differ. Each entry names the Valkey change; nothing here is a
+/// guess. They take precedence over [`NORMALISATIONS`].
+#[rustfmt::skip]
+pub const REFERENCE_DIFFERENCES: &[Normalisation] = &[
+    norm("OBJECT", Some("IDLETIME"), Rule::IdleTime(2), "redis 7.0 keeps 0..=9999 as shared objects whose idle time is not the key's; Valkey 8.1 stores no shared integers in the keyspace (valkey-io/valkey#1186)"),
+];
+
+/// The rule for a command.
+pub fn rule_for(command: &[Vec<u8>]) -> Rule {
+    let upper = |i: usize| {
+        command
+            .get(i)
+            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
+    };
+    let (Some(name), sub) = (upper(0), upper(1)) else {
+        return Rule::Exact;
+    };
+    REFERENCE_DIFFERENCES
+        .iter()
+        .chain(NORMALISATIONS)
+        .find(|n| n.command == name && n.subcommand.is_none_or(|s| sub.as_deref() == Some(s)))
+        .map_or(Rule::Exact, |n| n.rule)
+}
+
+/// The RESP type of a reply, for [`Rule::KindOnly`].
+fn kind(reply: &Reply) -> std::mem::Discriminant<Reply> {
+    std::mem::discriminant(reply)
+}
+
+/// Decides whether two replies to `command` are the same; Err explains how they differ.
+pub fn compare(command: &[Vec<u8>], a: &Frame, b: &Frame) -> Result<(), String> {
+    if a.raw == b.raw {
+        return Ok(());
+    }
+    let rule = rule_for(command);
+    let ok = match rule {
+        Rule::Exact => false,
+        Rule::KindOnly => kind(&a.reply) == kind(&b.reply),
+        Rule::Tolerance(t) | Rule::IdleTime(t) => match (&a.reply, &b.reply) {
+            (Reply::Integer(x), Reply::Integer(y)) if *x >= 0 && *y >= 0 => {
+                x.abs_diff(*y) <= t as u64
+            }
+            _ => false,
+        },
+        Rule::Unordered => match (a.reply.as_list(), b.reply.as_list()) {
+            (Some(x), Some(y)) if kind(&a.reply) == kind(&b.reply) => sorted(x) == sorted(y),
+            _ => false,
+        },
+        Rule::HelloFields => match (hello_fields(&a.reply), hello_fields(&b.reply)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        },
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("replies differ (rule {rule:?})"))
+    }
+}
+
+fn sorted(items: &[Reply]) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().map(|r| format!("{r:?}")).collect();
+    v.sort();
+    v
+}
+
+/// HELLO's fields as (name, value) with the per-process values blanked; None if not a HELLO
+/// reply (an error is compared exactly).
+fn hello_fields(reply: &Reply) -> Option<Vec<(String, String)>> {
+    let pairs: Vec<(&Reply, &Reply)> = match reply {
+        Reply::Map(m) => m.iter().map(|(k, v)| (k, v)).collect(),
+        Reply::Array(v) if v.len() % 2 == 0 => v.chunks(2).map(|p| (&p[0], &p[1])).collect(),
+        _ => return None,
+    };
+    Some(
+        pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let name = format!("{k:?}");
+                let blank = matches!(k.as_bytes(), Some(b"server" | b"version" | b"id"));
+                (
+                    name,
+                    if blank {
+                        String::new()
+                    } else {
+                        format!("{v:?}")
+                    },
+                )
+            })
+            .collect(),
+    )
+}
+
+/// One side of a differential run.
+#[derive(Debug, Clone, Copy)]
+pub struct Side<'a> {
+    pub name: &'a str,
+    pub addr: SocketAddr,
+}
+
+/// How many earlier steps a mismatch report shows (at least STATE_CHECK_STEPS, so a state
+/// difference is reported with every step since the last good check).
+const HISTORY_STEPS: usize = 30;
+/// Every this many steps, and at the end, the whole keyspace of both servers is compared
+/// (values and TTLs of every generated key in every database used), so a write that answered
+/// right but stored something wrong is caught near where it happened.
+const STATE_CHECK_STEPS: usize = 25;
+/// The databases the generator uses (SELECT/MOVE/COPY/SWAPDB pick 0..=3).
+const DATABASES_USED: u32 = 4;
+/// Most SCAN calls in one full iteration (the key space has a few dozen keys).
+const SCAN_CALLS_MAX: usize = 100_000;
+
+/// Runs `steps` generated steps of `seed` against both servers (after FLUSHALL on both, on
+/// fresh connections) and stops at the first difference, with a report that names the seed,
+/// the step, the command, both replies and the steps before it.
+pub fn run_seed(a: Side, b: Side, seed: u64, steps: usize) -> Result<(), String> {
+    let connect = |s: Side| {
+        Conn::connect(s.addr)
+            .map_err(|e| format!("cannot connect to {} at {}: {e}", s.name, s.addr))
+    };
+    let (mut ca, mut cb) = (connect(a)?, connect(b)?);
+    for (c, s) in [(&mut ca, a), (&mut cb, b)] {
+        let r = c
+            .try_call(&["FLUSHALL"])
+            .map_err(|e| format!("{}: FLUSHALL: {e}", s.name))?;
+        if r.raw != b"+OK\r\n" {
+            return Err(format!("{}: FLUSHALL answered {r}", s.name));
+        }
+    }
+    // Separate connections for state checks, so they do not disturb the SELECTed database or
+    // protocol of the connections under test.
+    let (mut ka, mut kb) = (connect(a)?, connect(b)?);
+    let mut gen = Generator::new(seed);
+    let mut history: VecDeque<String> = VecDeque::new();
+    let report = |index: usize, shown: &str, why: &str, history: &VecDeque<String>| {
+        let earlier: Vec<&str> = history.iter().map(String::as_str).collect();
+        format!(
+            "differential mismatch: seed {seed}, step #{index}\n  command: {shown}\n{why}\nearlier steps (with {}'s replies):\n{}",
+            a.name,
+            earlier.join("\n")
+        )
+    };
+    for index in 0..steps {
+        let step = gen.next_step();
+        let (shown, result) = match &step {
+            Step::Command(cmd) => (
+                show_command(cmd),
+                command_step(cmd, (&mut ca, a), (&mut cb, b)),
+            ),
+            Step::ScanAll {
+                pattern,
+                count,
+                kind,
+            } => {
+                let cmd = scan_args(b"0", pattern.as_deref(), *count, kind.as_deref());
+                (
+                    format!("full SCAN iteration like {}", show_command(&cmd)),
+                    scan_step(&cmd, (&mut ca, a), (&mut cb, b)),
+                )
+            }
+            Step::RandomKey => (
+                "RANDOMKEY (checked for existence on both)".to_string(),
+                randomkey_step((&mut ca, a), (&mut cb, b)),
+            ),
+        };
+        match result {
+            Ok(summary) => {
+                if history.len() == HISTORY_STEPS {
+                    history.pop_front();
+                }
+                history.push_back(format!("  #{index}: {shown} -> {summary}"));
+            }
+            Err(why) => return Err(report(index, &shown, &why, &history)),
+        }
+        if (index + 1) % STATE_CHECK_STEPS == 0 || index + 1 == steps {
+            if let Err(why) = state_check((&mut ka, a), (&mut kb, b)) {
+                let why = format!("  after this step the keyspaces differ:\n{why}");
+                return Err(report(index, &shown, &why, &history));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compares the keyspaces: DBSIZE of each database used, and GET and PTTL of every generated
+/// key in each (one pipeline per server).
+fn state_check((ca, a): Pair, (cb, b): Pair) -> Result<(), String> {
+    let mut commands: Vec<Vec<Vec<u8>>> = Vec::new();
+    for db in 0..DATABASES_USED {
+        commands.push(vec![b"SELECT".to_vec(), db.to_string().into_bytes()]);
+        commands.push(vec![b"DBSIZE".to_vec()]);
+        for key in crate::gen::KEYS {
+            commands.push(vec![b"GET".to_vec(), key.to_vec()]);
+            commands.push(vec![b"PTTL".to_vec(), key.to_vec()]);
+        }
+    }
+    let ra = ca
+        .pipeline(&commands)
+        .map_err(|e| format!("  {}: state check: {e}", a.name))?;
+    let rb = cb
+        .pipeline(&commands)
+        .map_err(|e| format!("  {}: state check: {e}", b.name))?;
+    let mut db = 0;
+    let mut diffs = Vec::new();
+    for ((cmd, x), y) in commands.iter().zip(&ra).zip(&rb) {
+        if cmd[0] == b"SELECT" {
+            db = String::from_utf8_lossy(&cmd[1]).parse().unwrap_or(0);
+        }
+        if compare(cmd, x, y).is_err() {
+            diffs.push(format!(
+                "  db {db}: {}\n    {}: \"{x}\"\n    {}: \"{y}\"",
+                show_command(cmd),
+                a.name,
+                b.name
+            ));
+        }
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs.join("\n"))
+    }
+}
+
+type Pair<'c, 's> = (&'c mut Conn, Side<'s>);
+
+fn call(c: &mut Conn, side: Side, cmd: &[Vec<u8>]) -> Result<Frame, String> {
+    c.try_call(cmd)
+        .map_err(|e| format!("  {}: no reply: {e}", side.name))
+}
+
+/// Sends one command to both and compares; Ok carries A's reply for the history.
+fn command_step(cmd: &[Vec<u8>], (ca, a): Pair, (cb, b): Pair) -> Result<String, String> {
+    let ra = call(ca, a, cmd)?;
+    let rb = call(cb, b, cmd)?;
+    if let Err(why) = compare(cmd, &ra, &rb) {
+        if matches!(rule_for(cmd), Rule::IdleTime(_)) && value_is_shared(cmd, (ca, a), (cb, b))? {
+            return Ok(format!(
+                "\"{ra}\" (value is a shared object, idle times not compared)"
+            ));
+        }
+        return Err(format!(
+            "  {why}\n  {}: \"{ra}\"\n  {}: \"{rb}\"",
+            a.name, b.name
+        ));
+    }
+    if let Some(key) = leaves_expired_key(cmd) {
+        // SET with EXAT/PXAT in the past stores a key that is already expired. Until it is
+        // looked up, DBSIZE still counts it, and whether the server's active expiry cycle has
+        // reclaimed it by then is a matter of timing. Looking it up at once (EXISTS reclaims
+        // an expired key) takes the timing out; the two EXISTS replies are compared too.
+        let exists = [b"EXISTS".to_vec(), key.to_vec()];
+        let (xa, xb) = (call(ca, a, &exists)?, call(cb, b, &exists)?);
+        if xa.raw != xb.raw {
+            return Err(format!(
+                "  replies to {} (sent right after it) differ\n  {}: \"{xa}\"\n  {}: \"{xb}\"",
+                show_command(&exists),
+                a.name,
+                b.name
+            ));
+        }
+    }
+    Ok(format!("\"{ra}\""))
+}
+
+/// Whether either server holds the value of the key of `OBJECT IDLETIME key` as a shared
+/// object (see [`Rule::IdleTime`]). OBJECT REFCOUNT does not touch the key.
+fn value_is_shared(cmd: &[Vec<u8>], (ca, a): Pair, (cb, b): Pair) -> Result<bool, String> {
+    /// Valkey's OBJ_SHARED_REFCOUNT (INT_MAX), the refcount reported for shared objects.
+    const SHARED_REFCOUNT: i64 = i32::MAX as i64;
+    let Some(key) = cmd.get(2) else {
+        return Ok(false);
+    };
+    let refcount = [b"OBJECT".to_vec(), b"REFCOUNT".to_vec(), key.clone()];
+    let (xa, xb) = (call(ca, a, &refcount)?, call(cb, b, &refcount)?);
+    Ok([xa, xb]
+        .iter()
+        .any(|x| x.reply == Reply::Integer(SHARED_REFCOUNT)))
+}
+
+/// The key of a SET that carries an absolute expiry time (which may be in the past).
+fn leaves_expired_key(cmd: &[Vec<u8>]) -> Option<&[u8]> {
+    let is = |arg: &[u8], word: &str| arg.eq_ignore_ascii_case(word.as_bytes());
+    let absolute = cmd
+        .iter()
+        .skip(3)
+        .any(|arg| is(arg, "EXAT") || is(arg, "PXAT"));
+    (cmd.len() > 3 && is(&cmd[0], "SET") && absolute).then(|| cmd[1].as_slice())
+}
+
+fn scan_args(
+    cursor: &[u8],
+    pattern: Option<&[u8]>,
+    count: Option<u64>,
+    kind: Option<&[u8]>,
+) -> Vec<Vec<u8>> {
+    let mut cmd = vec![b"SCAN".to_vec(), cursor.to_vec()];
+    if let Some(p) = pattern {
+        cmd.extend([b"MATCH".to_vec(), p.to_vec()]);
+    }
+    if let Some(n) = count {
+        cmd.extend([b"COUNT".to_vec(), n.to_string().into_bytes()]);
+    }
+    if let Some(t) = kind {
+        cmd.extend([b"TYPE".to_vec(), t.to_vec()]);
+    }
+    cmd
+}
+
+/// What a full SCAN iteration found: the set of keys, or the first reply that was not a
+/// well-formed SCAN page (an error is compared exactly).
+#[derive(Debug, PartialEq)]
+enum ScanOutcome {
+    Keys(BTreeSet<Vec<u8>>),
+    Other(Vec<u8>),
+}
+
+fn scan_all(c: &mut Conn, side: Side, first: &[Vec<u8>]) -> Result<ScanOutcome, String> {
+    let mut cmd = first.to_vec();
+    let mut keys = BTreeSet::new();
+    for _ in 0..SCAN_CALLS_MAX {
+        let r = call(c, side, &cmd)?;
+        let (cursor, items) = match r.reply.as_list() {
+            Some([Reply::Bulk(cursor), page]) => match page.as_list() {
+                Some(items) => (cursor.clone(), items),
+                None => return Ok(ScanOutcome::Other(r.raw)),
+            },
+            _ => return Ok(ScanOutcome::Other(r.raw)),
+        };
+        for item in items {
+            match item {
+                Reply::Bulk(k) => {
+                    keys.insert(k.clone());
+                }
+                _ => return Ok(ScanOutcome::Other(r.raw)),
+            }
+        }
+        if cursor == b"0" {
+            return Ok(ScanOutcome::Keys(keys));
+        }
+        cmd[1] = cursor;
+    }
+    Err(format!(
+        "  {}: SCAN did not come back to cursor 0 within {SCAN_CALLS_MAX} calls",
+        side.name
+    ))
+}
+
+fn show_keys(keys: &BTreeSet<Vec<u8>>) -> String {
+    keys.iter()
+        .map(|k| format!("\"{}\"", escape(k)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn scan_step(first: &[Vec<u8>], (ca, a): Pair, (cb, b): Pair) -> Result<String, String> {
+    let sa = scan_all(ca, a, first)?;
+    let sb = scan_all(cb, b, first)?;
+    match (&sa, &sb) {
+        (ScanOutcome::Keys(x), ScanOutcome::Keys(y)) if x == y => {
+            Ok(format!("{{{}}}", show_keys(x)))
+        }
+        (ScanOutcome::Other(x), ScanOutcome::Other(y)) if x == y => {
+            Ok(format!("\"{}\"", escape(x)))
+        }
+        (ScanOutcome::Keys(x), ScanOutcome::Keys(y)) => Err(format!(
+            "  the key sets differ\n  only on {}: {{{}}}\n  only on {}: {{{}}}",
+            a.name,
+            show_keys(&x.difference(y).cloned().collect()),
+            b.name,
+            show_keys(&y.difference(x).cloned().collect())
+        )),
+        _ => Err(format!("  {}: {sa:?}\n  {}: {sb:?}", a.name, b.name)),
+    }
+}
+
+fn randomkey_step((ca, a): Pair, (cb, b): Pair) -> Result<String, String> {
+    let cmd = [b"RANDOMKEY".to_vec()];
+    let ra = call(ca, a, &cmd)?;
+    let rb = call(cb, b, &cmd)?;
+    match (&ra.reply, &rb.reply) {
+        (Reply::Null, Reply::Null) if ra.raw == rb.raw => Ok(format!("\"{ra}\"")),
+        (Reply::Bulk(ka), Reply::Bulk(kb)) => {
+            // Each key must exist on both servers (EXISTS does not touch the key's LRU time).
+            for key in [ka, kb] {
+                let exists = [b"EXISTS".to_vec(), key.clone()];
+                for (c, s) in [(&mut *ca, a), (&mut *cb, b)] {
+                    let r = call(c, s, &exists)?;
+                    if r.reply != Reply::Integer(1) {
+                        return Err(format!(
+                            "  RANDOMKEY answered \"{}\" on {} and \"{}\" on {}, but EXISTS \"{}\" on {} answered \"{r}\"",
+                            escape(ka),
+                            a.name,
+                            escape(kb),
+                            b.name,
+                            escape(key),
+                            s.name
+                        ));
+                    }
+                }
+            }
+            Ok(format!("\"{ra}\""))
+        }
+        _ => Err(format!(
+            "  RANDOMKEY replies differ\n  {}: \"{ra}\"\n  {}: \"{rb}\"",
+            a.name, b.name
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::parse;
+
+    fn frame(raw: &[u8]) -> Frame {
+        parse(raw).unwrap().unwrap().0
+    }
+
+    fn cmd(args: &[&str]) -> Vec<Vec<u8>> {
+        args.iter().map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    /// Different bytes differ unless a listed normalisation says why they may.
+    #[test]
+    fn exact_by_default() {
+        assert!(compare(
+            &cmd(&["GET", "a"]),
+            &frame(b"$1\r\nx\r\n"),
+            &frame(b"$1\r\nx\r\n")
+        )
+        .is_ok());
+        assert!(compare(
+            &cmd(&["GET", "a"]),
+            &frame(b"$1\r\nx\r\n"),
+            &frame(b"$1\r\ny\r\n")
+        )
+        .is_err());
+        // Same value, different encoding is still a difference.
+        assert!(compare(&cmd(&["GET", "a"]), &frame(b"$-1\r\n"), &frame(b"_\r\n")).is_err());
+    }
+
+    /// KEYS is a multiset: order is free, duplicates and the reply type are not.
+    #[test]
+    fn keys_unordered() {
+        let k = cmd(&["keys", "*"]);
+        assert!(compare(
+            &k,
+            &frame(b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"),
+            &frame(b"*2\r\n$1\r\nb\r\n$1\r\na\r\n")
+        )
+        .is_ok());
+        assert!(compare(
+            &k,
+            &frame(b"*2\r\n$1\r\na\r\n$1\r\na\r\n"),
+            &frame(b"*2\r\n$1\r\na\r\n$1\r\nb\r\n")
+        )
+        .is_err());
+        assert!(compare(
+            &k,
+            &frame(b"*1\r\n$1\r\na\r\n"),
+            &frame(b"~1\r\n$1\r\na\r\n")
+        )
+        .is_err());
+    }
+
+    /// TTL readings may differ by the tolerance, but -1/-2 and errors are exact.
+    #[test]
+    fn ttl_tolerance() {
+        let t = cmd(&["TTL", "a"]);
+        assert!(compare(&t, &frame(b":1000\r\n"), &frame(b":999\r\n")).is_ok());
+        assert!(compare(&t, &frame(b":1000\r\n"), &frame(b":990\r\n")).is_err());
+        assert!(compare(&t, &frame(b":-1\r\n"), &frame(b":-2\r\n")).is_err());
+        assert!(compare(&t, &frame(b":0\r\n"), &frame(b":-2\r\n")).is_err());
+        assert!(compare(
+            &cmd(&["OBJECT", "idletime", "a"]),
+            &frame(b":3\r\n"),
+            &frame(b":4\r\n")
+        )
+        .is_ok());
+        assert!(compare(
+            &cmd(&["OBJECT", "refcount", "a"]),
+            &frame(b":3\r\n"),
+            &frame(b":4\r\n")
+        )
+        .is_err());
+    }
+
+    /// HELLO ignores server, version and id, but not the other fields or their order.
+    #[test]
+    fn hello_fields_masked() {
+        let h = cmd(&["HELLO", "3"]);
+        let a = frame(b"%3\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.1\r\n$5\r\nproto\r\n:3\r\n");
+        let b = frame(b"%3\r\n$6\r\nserver\r\n$6\r\nvalkey\r\n$7\r\nversion\r\n$5\r\n8.0.0\r\n$5\r\nproto\r\n:3\r\n");
+        let c = frame(b"%3\r\n$6\r\nserver\r\n$6\r\nvalkey\r\n$7\r\nversion\r\n$5\r\n8.0.0\r\n$5\r\nproto\r\n:2\r\n");
+        assert!(compare(&h, &a, &b).is_ok());
+        assert!(compare(&h, &a, &c).is_err());
+        assert!(compare(&h, &frame(b"-NOPROTO x\r\n"), &frame(b"-NOPROTO y\r\n")).is_err());
+    }
+}
