@@ -330,13 +330,14 @@ impl Server {
     }
 }
 
-/// Whether a new connection to `addr` gets +PONG to PING within a second.
+/// Whether a new connection to `addr` gets +PONG (or NOAUTH) to PING within a second.
 pub fn answers_ping(addr: SocketAddr) -> bool {
     let Ok(mut c) = Conn::connect(addr) else {
         return false;
     };
     c.set_read_timeout(Duration::from_secs(1));
-    matches!(c.try_call(&["PING"]), Ok(f) if f.raw == b"+PONG\r\n")
+    // A node with `requirepass` answers NOAUTH: it is up all the same.
+    matches!(c.try_call(&["PING"]), Ok(f) if f.raw == b"+PONG\r\n" || f.raw.starts_with(b"-NOAUTH"))
 }
 
 /// A running `corekey` with `--cores 2`, killed on drop.
