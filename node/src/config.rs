@@ -79,6 +79,8 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// Whether `cores` was given explicitly (then it must agree with `cpu-list`).
     pub cores_explicit: bool,
+    /// When small collections leave their compact encodings.
+    pub encoding: crate::keyspace::encoding::Limits,
 }
 
 impl Config {
@@ -99,6 +101,7 @@ impl Config {
             timeout: 0,
             config_file: None,
             cores_explicit: false,
+            encoding: crate::keyspace::encoding::Limits::default(),
         }
     }
 
@@ -405,6 +408,209 @@ pub static DIRECTIVES: &[Directive] = &[
         },
         get: |c| c.timeout.to_string().into_bytes(),
     },
+    // Compact-encoding thresholds (Valkey's names; the `ziplist` names are Valkey's aliases).
+    Directive {
+        name: "hash-max-listpack-entries",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.hash_max_listpack_entries = parse_int(one(a), 0, i64::MAX)? as usize;
+            Ok(())
+        },
+        get: |c| {
+            c.encoding
+                .hash_max_listpack_entries
+                .to_string()
+                .into_bytes()
+        },
+    },
+    Directive {
+        name: "hash-max-ziplist-entries",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.hash_max_listpack_entries = parse_int(one(a), 0, i64::MAX)? as usize;
+            Ok(())
+        },
+        get: |c| {
+            c.encoding
+                .hash_max_listpack_entries
+                .to_string()
+                .into_bytes()
+        },
+    },
+    Directive {
+        name: "hash-max-listpack-value",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.hash_max_listpack_value = parse_int(one(a), 0, i64::MAX)? as usize;
+            Ok(())
+        },
+        get: |c| c.encoding.hash_max_listpack_value.to_string().into_bytes(),
+    },
+    Directive {
+        name: "hash-max-ziplist-value",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.hash_max_listpack_value = parse_int(one(a), 0, i64::MAX)? as usize;
+            Ok(())
+        },
+        get: |c| c.encoding.hash_max_listpack_value.to_string().into_bytes(),
+    },
+    Directive {
+        name: "set-max-intset-entries",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.set_max_intset_entries = parse_int(one(a), 0, i64::MAX)? as usize;
+            Ok(())
+        },
+        get: |c| c.encoding.set_max_intset_entries.to_string().into_bytes(),
+    },
+    Directive {
+        name: "set-max-listpack-entries",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.set_max_listpack_entries = parse_int(one(a), 0, i64::MAX)? as usize;
+            Ok(())
+        },
+        get: |c| c.encoding.set_max_listpack_entries.to_string().into_bytes(),
+    },
+    Directive {
+        name: "set-max-listpack-value",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.set_max_listpack_value = parse_int(one(a), 0, i64::MAX)? as usize;
+            Ok(())
+        },
+        get: |c| c.encoding.set_max_listpack_value.to_string().into_bytes(),
+    },
+    Directive {
+        name: "zset-max-listpack-entries",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.zset_max_listpack_entries = parse_int(one(a), 0, i64::MAX)? as usize;
+            Ok(())
+        },
+        get: |c| {
+            c.encoding
+                .zset_max_listpack_entries
+                .to_string()
+                .into_bytes()
+        },
+    },
+    Directive {
+        name: "zset-max-ziplist-entries",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.zset_max_listpack_entries = parse_int(one(a), 0, i64::MAX)? as usize;
+            Ok(())
+        },
+        get: |c| {
+            c.encoding
+                .zset_max_listpack_entries
+                .to_string()
+                .into_bytes()
+        },
+    },
+    Directive {
+        name: "zset-max-listpack-value",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.zset_max_listpack_value = parse_int(one(a), 0, i64::MAX)? as usize;
+            Ok(())
+        },
+        get: |c| c.encoding.zset_max_listpack_value.to_string().into_bytes(),
+    },
+    Directive {
+        name: "zset-max-ziplist-value",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.zset_max_listpack_value = parse_int(one(a), 0, i64::MAX)? as usize;
+            Ok(())
+        },
+        get: |c| c.encoding.zset_max_listpack_value.to_string().into_bytes(),
+    },
+    Directive {
+        name: "list-max-listpack-size",
+        kind: Kind::Int {
+            min: i64::MIN,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.list_max_listpack_size = parse_int(one(a), i64::MIN, i64::MAX)?;
+            Ok(())
+        },
+        get: |c| c.encoding.list_max_listpack_size.to_string().into_bytes(),
+    },
+    Directive {
+        name: "list-max-ziplist-size",
+        kind: Kind::Int {
+            min: i64::MIN,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.encoding.list_max_listpack_size = parse_int(one(a), i64::MIN, i64::MAX)?;
+            Ok(())
+        },
+        get: |c| c.encoding.list_max_listpack_size.to_string().into_bytes(),
+    },
 ];
 
 /// The directive named `name` (case-insensitive).
@@ -624,7 +830,7 @@ fn repr(s: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invocation {
     /// Run the server with this configuration.
-    Run(Config),
+    Run(Box<Config>),
     /// Print this (help or version) and exit 0.
     Print(String),
 }
@@ -733,7 +939,7 @@ pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
         }
         config.cores = list.len();
     }
-    Ok(Invocation::Run(config))
+    Ok(Invocation::Run(Box::new(config)))
 }
 
 fn directive_help() -> String {
@@ -757,7 +963,7 @@ mod tests {
         let mut v = vec!["corekey".to_string()];
         v.extend(args.iter().map(|s| s.to_string()));
         match load(&v)? {
-            Invocation::Run(c) => Ok(c),
+            Invocation::Run(c) => Ok(*c),
             Invocation::Print(p) => panic!("printed {p}"),
         }
     }

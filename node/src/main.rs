@@ -26,5 +26,5 @@ fn main() {
         }
     };
     corekey_node::server::init_logging(config.loglevel);
-    std::process::exit(corekey_node::server::run(config));
+    std::process::exit(corekey_node::server::run(*config));
 }

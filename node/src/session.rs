@@ -251,16 +251,16 @@ impl ClientSession {
                         let t0 = Instant::now();
                         let before = out.error_count();
                         match spec.multi {
-                            Some(kind) => {
-                                commands::multi::run(
-                                    kind,
-                                    &self.shard,
-                                    &self.state,
-                                    r,
+                            Some(coord) => {
+                                coord(commands::multi::MultiCtx {
+                                    shard: &self.shard,
+                                    client: &self.state,
+                                    cmd: r,
                                     argv,
+                                    key_pos: &self.key_pos,
                                     out,
-                                    &self.key_pos,
-                                )
+                                    txn: None,
+                                })
                                 .await
                             }
                             None => {

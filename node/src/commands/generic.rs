@@ -7,7 +7,7 @@
 
 use super::connection::{help_reply, int32_arg};
 use super::spec::{acl, flag, key_at, keyflag as kf, keys_from, CommandSpec, Exec, Group};
-use super::{int_arg, opt_is, KeyCtx, MultiKind, NodeCmd, ERR_SYNTAX};
+use super::{int_arg, multi, opt_is, KeyCtx, NodeCmd, ERR_SYNTAX};
 use crate::keyspace::{lru_clock, Entry, Keyspace, ScanFilter, SmallBytes, StrVal, Value};
 use crate::resp::Out;
 use crate::session::ClientState;
@@ -18,7 +18,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         keys: &[keys_from(1, -1, 1, kf::RM | kf::DELETE)],
         exec: Exec::Key(del),
-        multi: Some(MultiKind::Del),
+        multi: Some(multi::count),
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         ..CommandSpec::new("del", -2, flag::WRITE, acl::KEYSPACE, Group::Generic, "1.0.0",
             "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed.", "key:key...")
@@ -26,7 +26,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         keys: &[keys_from(1, -1, 1, kf::RM | kf::DELETE)],
         exec: Exec::Key(del),
-        multi: Some(MultiKind::Del),
+        multi: Some(multi::count),
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         ..CommandSpec::new("unlink", -2, flag::WRITE | flag::FAST, acl::KEYSPACE, Group::Generic, "4.0.0",
             "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", "key:key...")
@@ -34,7 +34,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         keys: &[keys_from(1, -1, 1, kf::RO)],
         exec: Exec::Key(exists),
-        multi: Some(MultiKind::Exists),
+        multi: Some(multi::count),
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         history: &[("3.0.3", "Accepts multiple `key` arguments.")],
         ..CommandSpec::new("exists", -2, flag::READONLY | flag::FAST, acl::KEYSPACE, Group::Generic, "1.0.0",
@@ -134,14 +134,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         keys: &[key_at(1, kf::RW | kf::ACCESS | kf::DELETE), key_at(2, kf::OW | kf::UPDATE)],
         exec: Exec::Key(rename),
-        multi: Some(MultiKind::Rename),
+        multi: Some(multi::rename),
         ..CommandSpec::new("rename", 3, flag::WRITE, acl::KEYSPACE, Group::Generic, "1.0.0",
             "Renames a key and overwrites the destination.", "O(1)", "key:key newkey:key")
     },
     CommandSpec {
         keys: &[key_at(1, kf::RW | kf::ACCESS | kf::DELETE), key_at(2, kf::OW | kf::INSERT)],
         exec: Exec::Key(renamenx),
-        multi: Some(MultiKind::RenameNx),
+        multi: Some(multi::rename),
         history: &[("3.2.0", "The command no longer returns an error when source and destination names are the same.")],
         ..CommandSpec::new("renamenx", 3, flag::WRITE | flag::FAST, acl::KEYSPACE, Group::Generic, "1.0.0",
             "Renames a key only when the target key name doesn't exist.", "O(1)", "key:key newkey:key")
@@ -149,7 +149,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         keys: &[key_at(1, kf::RO | kf::ACCESS), key_at(2, kf::OW | kf::UPDATE)],
         exec: Exec::Key(copy),
-        multi: Some(MultiKind::Copy),
+        multi: Some(multi::copy),
         ..CommandSpec::new("copy", -3, flag::WRITE | flag::DENYOOM, acl::KEYSPACE, Group::Generic, "6.2.0",
             "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
             "source:key destination:key [DB destination-db:integer] [REPLACE]")
@@ -157,7 +157,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         keys: &[keys_from(1, -1, 1, kf::RO)],
         exec: Exec::Key(touch),
-        multi: Some(MultiKind::Touch),
+        multi: Some(multi::count),
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         ..CommandSpec::new("touch", -2, flag::READONLY | flag::FAST, acl::KEYSPACE, Group::Generic, "3.2.1",
             "Returns the number of existing keys out of those specified after updating the time they were last accessed.",

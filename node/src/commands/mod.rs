@@ -17,9 +17,13 @@
 pub mod connection;
 pub mod docs;
 pub mod generic;
+pub mod hash;
 pub mod introspect;
+pub mod list;
 pub mod multi;
 pub mod server;
+pub mod set;
+pub mod sorted_set;
 pub mod spec;
 pub mod string;
 
@@ -58,22 +62,6 @@ pub enum NodeCmd {
     ClientList,
     ClientKill,
     Shutdown,
-}
-
-/// How a multi-key command is carried out when its keys live on several shards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MultiKind {
-    Mget,
-    Mset,
-    Msetnx,
-    /// DEL and UNLINK.
-    Del,
-    Exists,
-    Touch,
-    Rename,
-    RenameNx,
-    Copy,
-    Lcs,
 }
 
 /// The context of a key command: the owning shard's keyspace, the client's database, the
@@ -126,6 +114,23 @@ impl KeyCtx<'_> {
         (self.ks.dbs[self.db].lookup_write(key, now), &mut *self.out)
     }
 
+    /// A write changed `key` (Valkey's `signalModifiedKey`): clients WATCHing it will see
+    /// their EXEC fail. Every command that changes a key calls this.
+    pub fn modified(&mut self, key: &[u8]) {
+        self.ks.watches.touched(self.db, key);
+    }
+
+    /// `key` may now serve clients blocked on it (Valkey's `signalKeyAsReady`): pushes to
+    /// lists and sorted sets call this.
+    pub fn key_ready(&mut self, key: &[u8]) {
+        self.ks.readiness.signal(self.db, key);
+    }
+
+    /// The compact-encoding thresholds in force.
+    pub fn limits(&self) -> crate::keyspace::encoding::Limits {
+        self.ks.limits
+    }
+
     /// A write access to `key`.
     pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now_ms;
@@ -160,9 +165,13 @@ pub struct Registry {
 }
 
 /// The families' tables, in the order COMMAND lists them.
-fn families() -> [&'static [CommandSpec]; 4] {
+fn families() -> [&'static [CommandSpec]; 8] {
     [
         string::COMMANDS,
+        hash::COMMANDS,
+        list::COMMANDS,
+        set::COMMANDS,
+        sorted_set::COMMANDS,
         generic::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,

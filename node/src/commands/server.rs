@@ -463,7 +463,12 @@ pub async fn config_set(shard: &Rc<Shard>, argv: &[&[u8]], out: &mut Out) {
     }
     for t in 0..shard.shards() {
         let c = next.clone();
-        shard.call(t, move |s| *s.config.borrow_mut() = c).await;
+        shard
+            .call(t, move |s| {
+                s.ks.borrow_mut().limits = c.encoding;
+                *s.config.borrow_mut() = c;
+            })
+            .await;
     }
     out.ok();
 }

@@ -257,7 +257,7 @@ pub struct CommandSpec {
     pub subcommands: &'static [CommandSpec],
     pub exec: Exec,
     /// How a multi-key command is split across shards, when its keys are on several.
-    pub multi: Option<super::MultiKind>,
+    pub multi: Option<super::multi::Coord>,
 }
 
 impl CommandSpec {

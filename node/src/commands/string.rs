@@ -6,7 +6,7 @@
 //! keys live on several shards.
 
 use super::spec::{acl, flag, key_at, keyflag as kf, keys_from, CommandSpec, Exec, Group};
-use super::{int_arg, KeyCtx, MultiKind, ERR_SYNTAX, ERR_WRONGTYPE};
+use super::{int_arg, multi, KeyCtx, ERR_SYNTAX, ERR_WRONGTYPE};
 use crate::keyspace::{Db, Entry, StrVal, Value};
 use crate::resp::Out;
 use crate::util::{long_double_incr, parse_i64, LdIncrError};
@@ -79,7 +79,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         keys: &[keys_from(1, -1, 1, RO_ACCESS)],
         exec: Exec::Key(mget),
-        multi: Some(MultiKind::Mget),
+        multi: Some(multi::mget),
         tips: &["request_policy:multi_shard"],
         ..CommandSpec::new("mget", -2, flag::READONLY | flag::FAST, acl::STRING, Group::String, "1.0.0",
             "Atomically returns the string values of one or more keys.", "O(N) where N is the number of keys to retrieve.", "key:key...")
@@ -87,7 +87,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         keys: &[keys_from(1, -1, 2, kf::OW | kf::UPDATE)],
         exec: Exec::Key(mset),
-        multi: Some(MultiKind::Mset),
+        multi: Some(multi::mset),
         tips: &["request_policy:multi_shard", "response_policy:all_succeeded"],
         ..CommandSpec::new("mset", -3, flag::WRITE | flag::DENYOOM, acl::STRING, Group::String, "1.0.1",
             "Atomically creates or modifies the string values of one or more keys.", "O(N) where N is the number of keys to set.",
@@ -96,7 +96,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         keys: &[keys_from(1, -1, 2, kf::OW | kf::INSERT)],
         exec: Exec::Key(msetnx),
-        multi: Some(MultiKind::Msetnx),
+        multi: Some(multi::mset),
         ..CommandSpec::new("msetnx", -3, flag::WRITE | flag::DENYOOM, acl::STRING, Group::String, "1.0.1",
             "Atomically modifies the string values of one or more keys only when all keys don't exist.",
             "O(N) where N is the number of keys to set.", "data=(key:key value:string)...")
@@ -174,7 +174,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         keys: &[keys_from(1, 1, 1, RO_ACCESS)],
         exec: Exec::Key(lcs),
-        multi: Some(MultiKind::Lcs),
+        multi: Some(multi::lcs),
         ..CommandSpec::new("lcs", -3, flag::READONLY, acl::STRING, Group::String, "7.0.0",
             "Finds the longest common substring.", "O(N*M) where N and M are the lengths of s1 and s2, respectively",
             "key1:key@0 key2:key@0 [LEN] [IDX] [MINMATCHLEN min-match-len:integer] [WITHMATCHLEN]")

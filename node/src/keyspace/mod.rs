@@ -16,10 +16,16 @@
 //! active cycle (`expire.rs`), which walks `expires` with a cursor under a time budget.
 
 mod bytes;
+pub mod encoding;
 mod expire;
 mod fenwick;
+pub mod hash;
+pub mod list;
 mod scan;
+pub mod set;
+pub mod signals;
 pub mod value;
+pub mod zset;
 
 pub use bytes::SmallBytes;
 pub use scan::{ScanFilter, TableCursor};
@@ -105,6 +111,12 @@ pub struct Keyspace {
     pub shards: usize,
     pub dbs: Vec<Db>,
     pub stats: KsStats,
+    /// WATCHed keys of this shard (see `signals.rs`).
+    pub watches: signals::Watches,
+    /// Keys blocked clients wait on, and the ones writes made ready.
+    pub readiness: signals::Readiness,
+    /// Compact-encoding thresholds (from the configuration).
+    pub limits: encoding::Limits,
     rng: u64,
 }
 
@@ -116,6 +128,9 @@ impl Keyspace {
             shards,
             dbs: (0..databases).map(|_| Db::new(shard, shards)).collect(),
             stats: KsStats::default(),
+            watches: signals::Watches::default(),
+            readiness: signals::Readiness::default(),
+            limits: encoding::Limits::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (shard as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }
     }

@@ -1,7 +1,11 @@
-//! Values and their encodings. Strings only for now; the collection types arrive with the data
-//! types issue and slot in as new variants of [`Value`].
+//! Values and their encodings. Strings live here; each collection type has its own module
+//! (`hash.rs`, `list.rs`, `set.rs`, `zset.rs`) with its compact and large encodings.
 
 use super::bytes::SmallBytes;
+use super::hash::HashVal;
+use super::list::ListVal;
+use super::set::SetVal;
+use super::zset::ZSetVal;
 use crate::util::parse_i64;
 use std::borrow::Cow;
 
@@ -99,10 +103,14 @@ impl StrVal {
     }
 }
 
-/// A value of any type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A value of any type. Collections are boxed so that a string entry stays small.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(StrVal),
+    Hash(Box<HashVal>),
+    List(Box<ListVal>),
+    Set(Box<SetVal>),
+    ZSet(Box<ZSetVal>),
 }
 
 impl Value {
@@ -110,6 +118,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -117,18 +129,46 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
     pub fn as_str(&self) -> Option<&StrVal> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
     pub fn as_str_mut(&mut self) -> Option<&mut StrVal> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Heap bytes owned by the value beyond its entry (for memory accounting).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str(s) => s.heap_bytes(),
+            Value::Hash(h) => std::mem::size_of::<HashVal>() + h.heap_bytes(),
+            Value::List(l) => std::mem::size_of::<ListVal>() + l.heap_bytes(),
+            Value::Set(s) => std::mem::size_of::<SetVal>() + s.heap_bytes(),
+            Value::ZSet(z) => std::mem::size_of::<ZSetVal>() + z.heap_bytes(),
+        }
+    }
+
+    /// Number of elements (1 for a string), for memory-per-element statistics.
+    pub fn element_count(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::Hash(h) => h.len(),
+            Value::List(l) => l.len(),
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
         }
     }
 }

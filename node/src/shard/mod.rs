@@ -244,7 +244,11 @@ impl Shard {
         let shards = node.shards;
         Shard {
             id,
-            ks: RefCell::new(Keyspace::new(id, shards, config.databases)),
+            ks: RefCell::new({
+                let mut ks = Keyspace::new(id, shards, config.databases);
+                ks.limits = config.encoding;
+                ks
+            }),
             stats: RefCell::new(Stats::new()),
             clients: RefCell::new(Slab::new()),
             config: RefCell::new(config),

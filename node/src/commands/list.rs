@@ -1,0 +1,5 @@
+//! The list family (being written).
+
+use super::spec::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

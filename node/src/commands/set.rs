@@ -1,0 +1,5 @@
+//! The set family (being written).
+
+use super::spec::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];
