@@ -1,0 +1,233 @@
+//! `corekey-bench run --cluster-mode` follows MOVED and ASK, proven against a real 3-node
+//! redis-server cluster built here (corekey has no cluster mode yet; once it does, the same
+//! test should run against corekey nodes).
+//!
+//! To make redirects certain rather than a race with gossip, the bench reads a stale slot map:
+//! the test records `CLUSTER SLOTS` from the converged cluster, then moves some slots from node
+//! A to node B (on every node), and leaves one slot of node C half-migrated to A (MIGRATING on
+//! C, IMPORTING on A). The bench's seed is a stand-in that answers `CLUSTER SLOTS` with the
+//! recorded (now stale) reply, so requests for the moved slots reach A and get `-MOVED`, and
+//! requests for the half-migrated slot reach C and get `-ASK`.
+
+mod common;
+
+use common::*;
+use corekey_bench::resp::{scan_reply, Client, Value};
+use corekey_bench::servers::ServerProcess;
+use corekey_bench::slots::key_slot;
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+const KEYS: u64 = 300;
+const CLUSTER_DEADLINE: Duration = Duration::from_secs(60);
+
+fn text(v: Value) -> String {
+    v.as_text()
+        .unwrap_or_else(|| panic!("expected text, got {v:?}"))
+}
+
+fn ok(c: &mut Client, args: &[&str]) {
+    match call(c, args) {
+        Value::Simple(s) if s == "OK" => {}
+        other => panic!("{}: {other:?}", args.join(" ")),
+    }
+}
+
+/// Polls until every node reports `cluster_state:ok` and knows 3 nodes with the same view of
+/// `slot`'s owner.
+fn wait_converged(nodes: &[ServerProcess], check: impl Fn(&mut Client) -> bool) {
+    let end = Instant::now() + CLUSTER_DEADLINE;
+    // Bounded by the deadline.
+    loop {
+        let all = nodes.iter().all(|n| {
+            let mut c = client(n);
+            let info = text(call(&mut c, &["CLUSTER", "INFO"]));
+            info.contains("cluster_state:ok")
+                && info.contains("cluster_known_nodes:3")
+                && check(&mut c)
+        });
+        if all {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "the cluster did not converge within {CLUSTER_DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The raw bytes of one reply to `args`.
+fn raw_reply(port: u16, args: &[&str]) -> Vec<u8> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = Vec::new();
+    let a: Vec<&[u8]> = args.iter().map(|x| x.as_bytes()).collect();
+    corekey_bench::resp::push_command(&mut req, &a);
+    s.write_all(&req).unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    // Bounded by the read timeout.
+    loop {
+        if let Some((len, _)) = scan_reply(&buf).expect("valid reply") {
+            buf.truncate(len);
+            return buf;
+        }
+        let n = s.read(&mut chunk).expect("read");
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Serves `reply` to every command on each connection until the test ends (the thread is
+/// detached; the listener dies with the test process). Bounded: at most 16 connections.
+fn stale_seed(reply: Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = s.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                while let Ok(Some((len, _))) = scan_reply(&buf) {
+                    buf.drain(..len);
+                    if s.write_all(&reply).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    port
+}
+
+/// A 3-node cluster (epochs 1, 2, 3; slots split in thirds), a stale map from a stand-in seed,
+/// and a run that must follow MOVED and ASK with no error, leaving every key on the node that
+/// really owns its slot.
+#[test]
+fn cluster_mode_follows_moved_and_ask() {
+    let Some(redis) = redis_server() else { return };
+    let cluster_args = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        "5000",
+    ];
+    let nodes: Vec<ServerProcess> = (0..3).map(|_| start_redis(&redis, &cluster_args)).collect();
+    let ranges = [("0", "5460"), ("5461", "10922"), ("10923", "16383")];
+    let mut ids = Vec::new();
+    for (i, (node, (lo, hi))) in nodes.iter().zip(ranges).enumerate() {
+        let mut c = client(node);
+        ok(
+            &mut c,
+            &["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()],
+        );
+        ok(&mut c, &["CLUSTER", "ADDSLOTSRANGE", lo, hi]);
+        ids.push(text(call(&mut c, &["CLUSTER", "MYID"])));
+    }
+    let mut a = client(&nodes[0]);
+    for n in &nodes[1..] {
+        ok(
+            &mut a,
+            &["CLUSTER", "MEET", "127.0.0.1", &n.port().to_string()],
+        );
+    }
+    wait_converged(&nodes, |_| true);
+    let stale = raw_reply(nodes[0].port(), &["CLUSTER", "SLOTS"]);
+
+    // The slots of our keys: those A serves move to B; one of C's is left half-migrated to A.
+    let slots: BTreeSet<u16> = (1..=KEYS)
+        .map(|k| key_slot(format!("memtier-{k}").as_bytes()))
+        .collect();
+    let moved: Vec<u16> = slots.iter().copied().filter(|&s| s <= 5460).collect();
+    let ask_slot = *slots
+        .iter()
+        .find(|&&s| s >= 10923)
+        .expect("a key on node C");
+    assert!(!moved.is_empty());
+    for &slot in &moved {
+        let slot = slot.to_string();
+        // The new owner first, then the old one, then the third node.
+        for &n in &[1usize, 0, 2] {
+            let mut c = client(&nodes[n]);
+            ok(&mut c, &["CLUSTER", "SETSLOT", &slot, "NODE", &ids[1]]);
+        }
+    }
+    let ask = ask_slot.to_string();
+    ok(&mut a, &["CLUSTER", "SETSLOT", &ask, "IMPORTING", &ids[2]]);
+    ok(
+        &mut client(&nodes[2]),
+        &["CLUSTER", "SETSLOT", &ask, "MIGRATING", &ids[0]],
+    );
+    // Every node agrees that B now serves the first moved slot.
+    let probe = moved[0].to_string();
+    let b_port = nodes[1].port() as i64;
+    wait_converged(&nodes, |c| {
+        let Value::Array(ranges) = call(c, &["CLUSTER", "SLOTS"]) else {
+            return false;
+        };
+        let s: i64 = probe.parse().unwrap();
+        ranges.iter().any(|r| match r {
+            Value::Array(f) => {
+                f[0].as_int().is_some_and(|lo| lo <= s)
+                    && f[1].as_int().is_some_and(|hi| s <= hi)
+                    && matches!(&f[2], Value::Array(p) if p[1].as_int() == Some(b_port))
+            }
+            _ => false,
+        })
+    });
+
+    let seed = stale_seed(stale);
+    let doc = bench_run(
+        seed,
+        &[
+            "--cluster-mode",
+            "-t",
+            "1",
+            "-c",
+            "2",
+            "--pipeline",
+            "4",
+            "--ratio",
+            "1:1",
+            "--key-pattern",
+            "P:P",
+            "--key-minimum",
+            "1",
+            "--key-maximum",
+            &KEYS.to_string(),
+            "--requests",
+            &KEYS.to_string(),
+        ],
+    );
+    assert_eq!(count(&doc, "errors"), 0, "{doc}");
+    assert_eq!(count(&doc, "sets.count"), KEYS);
+    assert_eq!(count(&doc, "gets.count"), KEYS);
+    let moved_count = count(&doc, "sets.moved") + count(&doc, "gets.moved");
+    let ask_count = count(&doc, "sets.ask") + count(&doc, "gets.ask");
+    assert!(moved_count > 0, "no MOVED followed: {doc}");
+    assert!(ask_count > 0, "no ASK followed: {doc}");
+    // Every GET found the key its client had just written.
+    assert_eq!(count(&doc, "gets.hits"), KEYS);
+    // Every key was written once, on the node that serves (or imports) its slot.
+    let sizes: Vec<i64> = nodes
+        .iter()
+        .map(|n| call_int(&mut client(n), &["DBSIZE"]))
+        .collect();
+    assert_eq!(sizes.iter().sum::<i64>(), KEYS as i64, "{sizes:?}");
+    for &slot in &moved {
+        let s = slot.to_string();
+        assert_eq!(call_int(&mut a, &["CLUSTER", "COUNTKEYSINSLOT", &s]), 0);
+    }
+    assert!(call_int(&mut a, &["CLUSTER", "COUNTKEYSINSLOT", &ask]) > 0);
+}
