@@ -435,6 +435,30 @@ pub fn int_arg(out: &mut Out, arg: &[u8]) -> Option<i64> {
     }
 }
 
+/// Valkey's `getRangeLongFromObjectOrReply`: an integer within `min..=max`. A non-integer
+/// gets `msg` (or the not-an-integer text); an integer out of range gets `msg` (or "value is
+/// out of range, value must between MIN and MAX").
+pub fn range_arg(out: &mut Out, arg: &[u8], min: i64, max: i64, msg: Option<&str>) -> Option<i64> {
+    let Some(v) = crate::util::parse_i64(arg) else {
+        out.err(msg.unwrap_or(ERR_NOT_INTEGER));
+        return None;
+    };
+    if v < min || v > max {
+        match msg {
+            Some(m) => out.err(m),
+            None => out.err(format!("value is out of range, value must between {min} and {max}")),
+        }
+        return None;
+    }
+    Some(v)
+}
+
+/// Valkey's `getPositiveLongFromObjectOrReply`: a non-negative integer; both a non-integer
+/// and a negative one get `msg`, by default "value is out of range, must be positive".
+pub fn positive_arg(out: &mut Out, arg: &[u8], msg: Option<&str>) -> Option<i64> {
+    range_arg(out, arg, 0, i64::MAX, Some(msg.unwrap_or("value is out of range, must be positive")))
+}
+
 /// The "wrong number of arguments" error for a command by full name.
 pub fn arity_error(fullname: &str) -> String {
     format!("wrong number of arguments for '{fullname}' command")
