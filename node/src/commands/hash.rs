@@ -181,8 +181,7 @@ fn write_hash(
             let mut h = HashVal::new();
             let changed = write(&mut h, limits, out);
             if !h.is_empty() {
-                ctx.db()
-                    .set(key, Value::Hash(Box::new(h)), now, false);
+                ctx.db().set(key, Value::Hash(Box::new(h)), now, false);
             }
             changed
         }
@@ -467,12 +466,13 @@ fn hscan(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
             return;
         }
     }
-    let (pairs, next): (Vec<(&[u8], &[u8])>, u64) = if h.is_listpack() {
-        (h.iter().collect(), 0)
+    let mut next = 0;
+    let pairs: Vec<(&[u8], &[u8])> = if h.is_listpack() {
+        h.iter().collect()
     } else {
-        let (positions, next) = h.scan_table(cursor, count);
-        let pairs = positions.rev().filter_map(|i| h.get_index(i)).collect();
-        (pairs, next)
+        let (positions, after) = h.scan_table(cursor, count);
+        next = after;
+        positions.rev().filter_map(|i| h.get_index(i)).collect()
     };
     let mut items: Vec<&[u8]> = Vec::with_capacity(pairs.len() * 2);
     for (f, v) in pairs {

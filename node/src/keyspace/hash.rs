@@ -138,7 +138,9 @@ impl HashVal {
     pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match &self.enc {
             Enc::Listpack(v) => v.get(i).map(|(f, val)| (f.as_slice(), val.as_slice())),
-            Enc::Table(t) => t.get_index(i).map(|(f, val)| (f.as_slice(), val.as_slice())),
+            Enc::Table(t) => t
+                .get_index(i)
+                .map(|(f, val)| (f.as_slice(), val.as_slice())),
         }
     }
 
@@ -326,7 +328,10 @@ mod tests {
         );
         assert!(h.remove(b"a"));
         assert!(!h.remove(b"a"));
-        assert_eq!(h.iter().map(|(f, _)| f.to_vec()).collect::<Vec<_>>(), [b"b", b"c"]);
+        assert_eq!(
+            h.iter().map(|(f, _)| f.to_vec()).collect::<Vec<_>>(),
+            [b"b", b"c"]
+        );
         assert!(h.set(b"d", b"4", l));
         assert_eq!(h.encoding(), "listpack");
         assert!(h.set(b"e", b"5", l));

@@ -91,7 +91,10 @@ fn items(reply: &str) -> Vec<String> {
 #[test]
 fn set_get_and_order() {
     let mut b = Bench::new();
-    assert_eq!(b.run(&["hset", "h", "b", "1", "a", "2", "b", "3"]), ":2\r\n");
+    assert_eq!(
+        b.run(&["hset", "h", "b", "1", "a", "2", "b", "3"]),
+        ":2\r\n"
+    );
     assert_eq!(b.run(&["hmset", "h", "c", "4"]), "+OK\r\n");
     assert_eq!(b.run(&["hget", "h", "b"]), bulk("3"));
     assert_eq!(b.run(&["hget", "h", "x"]), "$-1\r\n");
@@ -191,7 +194,10 @@ fn wrong_type_and_check_order() {
         "-ERR value is NaN or Infinity\r\n"
     );
     assert_eq!(b.run(&["hscan", "s", "-1"]), "-ERR invalid cursor\r\n");
-    assert_eq!(b.run(&["hrandfield", "s", "1", "x"]), "-ERR syntax error\r\n");
+    assert_eq!(
+        b.run(&["hrandfield", "s", "1", "x"]),
+        "-ERR syntax error\r\n"
+    );
     assert_eq!(
         b.run(&["hrandfield", "s", "x"]),
         "-ERR value is not an integer or out of range\r\n"
@@ -224,7 +230,16 @@ fn incrby() {
     assert_eq!(b.run(&["hincrby", "h", "n", "5"]), ":5\r\n");
     assert_eq!(b.run(&["hincrby", "h", "n", "-7"]), ":-2\r\n");
     assert_eq!(b.run(&["hget", "h", "n"]), bulk("-2"));
-    b.run(&["hset", "h", "s", "abc", "z", "01", "m", "9223372036854775807"]);
+    b.run(&[
+        "hset",
+        "h",
+        "s",
+        "abc",
+        "z",
+        "01",
+        "m",
+        "9223372036854775807",
+    ]);
     for f in ["s", "z"] {
         assert_eq!(
             b.run(&["hincrby", "h", f, "1"]),
@@ -374,14 +389,20 @@ fn scan_small() {
     );
     for (args, err) in [
         (&["hscan", "h", "x"][..], "-ERR invalid cursor\r\n"),
-        (&["hscan", "h", "18446744073709551616"], "-ERR invalid cursor\r\n"),
+        (
+            &["hscan", "h", "18446744073709551616"],
+            "-ERR invalid cursor\r\n",
+        ),
         (&["hscan", "h", "0", "count", "0"], "-ERR syntax error\r\n"),
         (
             &["hscan", "h", "0", "count", "x"],
             "-ERR value is not an integer or out of range\r\n",
         ),
         (&["hscan", "h", "0", "count"], "-ERR syntax error\r\n"),
-        (&["hscan", "h", "0", "type", "hash"], "-ERR syntax error\r\n"),
+        (
+            &["hscan", "h", "0", "type", "hash"],
+            "-ERR syntax error\r\n",
+        ),
         (
             &["hscan", "h", "0", "noscores"],
             "-ERR NOSCORES option can only be used in ZSCAN\r\n",
@@ -426,7 +447,9 @@ fn scan_large() {
     }
     assert_eq!(seen.len(), 600);
     assert_eq!(calls, 12);
-    let reply = b.run(&["hscan", "h", "0", "count", "1000", "match", "f1?", "novalues"]);
+    let reply = b.run(&[
+        "hscan", "h", "0", "count", "1000", "match", "f1?", "novalues",
+    ]);
     let got: BTreeSet<String> = items(&reply)[1..].iter().cloned().collect();
     let want: BTreeSet<String> = (10..20).map(|i| format!("f{i}")).collect();
     assert_eq!(got, want);
@@ -455,7 +478,10 @@ fn randfield_counts() {
     assert_eq!(b.run(&["hrandfield", "nokey", "5", "withvalues"]), "*0\r\n");
     b.run(&["hset", "h", "a", "1", "b", "2", "c", "3", "d", "4"]);
     assert_eq!(b.run(&["hrandfield", "h", "0"]), "*0\r\n");
-    assert_eq!(b.run(&["hrandfield", "h", "4"]), bulks(&["a", "b", "c", "d"]));
+    assert_eq!(
+        b.run(&["hrandfield", "h", "4"]),
+        bulks(&["a", "b", "c", "d"])
+    );
     assert_eq!(
         b.run(&["hrandfield", "h", "100", "withvalues"]),
         bulks(&["a", "1", "b", "2", "c", "3", "d", "4"])
@@ -464,7 +490,10 @@ fn randfield_counts() {
     for _ in 0..50 {
         let got = items(&b.run(&["hrandfield", "h", "3"]));
         assert_eq!(got.len(), 3);
-        assert!(got.windows(2).all(|w| order(&w[0]) < order(&w[1])), "{got:?}");
+        assert!(
+            got.windows(2).all(|w| order(&w[0]) < order(&w[1])),
+            "{got:?}"
+        );
     }
     let got = items(&b.run(&["hrandfield", "h", "-20", "withvalues"]));
     assert_eq!(got.len(), 40);
@@ -472,7 +501,9 @@ fn randfield_counts() {
         assert_eq!(order(&pair[0]) + 1, pair[1].parse::<usize>().unwrap());
     }
     // Over many draws every field shows up.
-    let got: BTreeSet<String> = items(&b.run(&["hrandfield", "h", "-200"])).into_iter().collect();
+    let got: BTreeSet<String> = items(&b.run(&["hrandfield", "h", "-200"]))
+        .into_iter()
+        .collect();
     assert_eq!(got.len(), 4);
     b.resp3 = true;
     let r = b.run(&["hrandfield", "h", "-2", "withvalues"]);
@@ -557,7 +588,9 @@ fn heap_bytes_grow() {
     let larger = b.ks.dbs[0].get(b"h", b.now).map(|e| e.value.heap_bytes());
     assert!(larger.unwrap_or(0) >= small.unwrap_or(0) + 60);
     assert_eq!(
-        b.ks.dbs[0].get(b"h", b.now).map(|e| e.value.element_count()),
+        b.ks.dbs[0]
+            .get(b"h", b.now)
+            .map(|e| e.value.element_count()),
         Some(2)
     );
 }
