@@ -594,3 +594,135 @@ fn heap_bytes_grow() {
         Some(2)
     );
 }
+
+mod model {
+    use super::{bulk, items, Bench};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Cmd {
+        Hset(Vec<(u8, u8)>),
+        Hdel(Vec<u8>),
+        Hget(u8),
+        Hincrby(u8, i8),
+        Hgetall,
+        Hlen,
+    }
+
+    fn field(f: u8) -> String {
+        format!("f{f}")
+    }
+
+    /// Values of one to twelve characters, so some pass the small value limit used below.
+    fn value(v: u8) -> String {
+        "v".repeat(usize::from(v % 12) + 1)
+    }
+
+    fn cmd() -> impl Strategy<Value = Cmd> {
+        prop_oneof![
+            4 => proptest::collection::vec((0u8..12, any::<u8>()), 1..4).prop_map(Cmd::Hset),
+            2 => proptest::collection::vec(0u8..14, 1..3).prop_map(Cmd::Hdel),
+            2 => (0u8..14).prop_map(Cmd::Hget),
+            1 => (0u8..14, any::<i8>()).prop_map(|(f, n)| Cmd::Hincrby(f, n)),
+            1 => Just(Cmd::Hgetall),
+            1 => Just(Cmd::Hlen),
+        ]
+    }
+
+    proptest! {
+        /// Random command sequences on one key give the replies of a model hash (a list of
+        /// pairs in insertion order): exact while the hash is a listpack, the same pairs in
+        /// some order once it is a hashtable; HDEL of the last field removes the key.
+        #[test]
+        fn commands_match_model(cmds in proptest::collection::vec(cmd(), 1..80)) {
+            let mut b = Bench::new();
+            b.ks.limits.hash_max_listpack_entries = 6;
+            b.ks.limits.hash_max_listpack_value = 8;
+            let mut model: Vec<(String, String)> = Vec::new();
+            for c in cmds {
+                match c {
+                    Cmd::Hset(pairs) => {
+                        let mut args = vec!["hset".to_string(), "h".to_string()];
+                        let mut created = 0;
+                        for (f, v) in pairs {
+                            let (f, v) = (field(f), value(v));
+                            args.push(f.clone());
+                            args.push(v.clone());
+                            match model.iter_mut().find(|(mf, _)| *mf == f) {
+                                Some(slot) => slot.1 = v,
+                                None => {
+                                    model.push((f, v));
+                                    created += 1;
+                                }
+                            }
+                        }
+                        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                        prop_assert_eq!(b.run(&args), format!(":{created}\r\n"));
+                    }
+                    Cmd::Hdel(fields) => {
+                        let mut args = vec!["hdel".to_string(), "h".to_string()];
+                        let mut deleted = 0;
+                        for f in fields {
+                            let f = field(f);
+                            if let Some(i) = model.iter().position(|(mf, _)| *mf == f) {
+                                model.remove(i);
+                                deleted += 1;
+                            }
+                            args.push(f);
+                        }
+                        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                        prop_assert_eq!(b.run(&args), format!(":{deleted}\r\n"));
+                    }
+                    Cmd::Hget(f) => {
+                        let f = field(f);
+                        let want = model
+                            .iter()
+                            .find(|(mf, _)| *mf == f)
+                            .map_or("$-1\r\n".to_string(), |(_, v)| bulk(v));
+                        prop_assert_eq!(b.run(&["hget", "h", &f]), want);
+                    }
+                    Cmd::Hincrby(f, n) => {
+                        let f = field(f);
+                        let reply = b.run(&["hincrby", "h", &f, &n.to_string()]);
+                        match model.iter_mut().find(|(mf, _)| *mf == f) {
+                            Some((_, v)) => match v.parse::<i64>() {
+                                Ok(old) => {
+                                    *v = (old + i64::from(n)).to_string();
+                                    prop_assert_eq!(reply, format!(":{v}\r\n"));
+                                }
+                                Err(_) => prop_assert_eq!(
+                                    reply,
+                                    "-ERR hash value is not an integer\r\n"
+                                ),
+                            },
+                            None => {
+                                model.push((f, n.to_string()));
+                                prop_assert_eq!(reply, format!(":{n}\r\n"));
+                            }
+                        }
+                    }
+                    Cmd::Hgetall => {
+                        let got = items(&b.run(&["hgetall", "h"]));
+                        let want: Vec<String> =
+                            model.iter().flat_map(|(f, v)| [f.clone(), v.clone()]).collect();
+                        if b.encoding("h") == bulk("hashtable") {
+                            let pairs = |v: &[String]| {
+                                let mut p: Vec<Vec<String>> =
+                                    v.chunks(2).map(<[String]>::to_vec).collect();
+                                p.sort();
+                                p
+                            };
+                            prop_assert_eq!(pairs(&got), pairs(&want));
+                        } else {
+                            prop_assert_eq!(&got, &want);
+                        }
+                    }
+                    Cmd::Hlen => {
+                        prop_assert_eq!(b.run(&["hlen", "h"]), format!(":{}\r\n", model.len()));
+                    }
+                }
+                prop_assert_eq!(b.ks.dbs[0].len(), usize::from(!model.is_empty()));
+            }
+        }
+    }
+}
