@@ -16,6 +16,7 @@
 pub mod client;
 pub mod diff;
 pub mod gen;
+pub mod gen_hash;
 pub mod server;
 pub mod slot;
 pub mod wait;
