@@ -1,0 +1,518 @@
+//! Replica elections, votes, and manual failover.
+//!
+//! # The rules (Valkey's, unchanged)
+//!
+//! A replica whose primary is FAIL waits `fixed + random + rank × rank_delay` ms (rank 0 is the
+//! replica with the greatest replication offset), then increments currentEpoch to `E`, persists,
+//! and asks every node for a vote in epoch `E`. A voter grants at most one vote per epoch
+//! (`lastVoteEpoch`, persisted before the ack leaves), only for an epoch not older than its own
+//! currentEpoch, only to a replica whose primary it sees FAIL (or on a manual failover), not
+//! twice for replicas of the same primary within two node timeouts, and only if no slot the
+//! candidate claims is served under a greater configEpoch. A candidate with a majority of the
+//! electorate's votes for `E` takes `E` as its configEpoch and its primary's slots; everyone
+//! else adopts the claim because `E` is greater than the old primary's configEpoch ("last
+//! failover wins"). An election that does not finish within `max(2 × node_timeout, 2 s)` is
+//! abandoned and may be retried after twice that.
+//!
+//! # Who votes: the electorate
+//!
+//! Valkey's electorate is the set of primaries that serve at least one slot. With one primary
+//! and two replicas that set is the dead primary alone, so nothing can ever be elected; with two
+//! primaries, losing one leaves one vote of two. corekey therefore uses, in each node's view:
+//!
+//! - **three or more voting primaries** (`ElectorateMode::Primaries`): the voting primaries, as
+//!   Valkey;
+//! - **one or two voting primaries** (`ElectorateMode::ReplicaSets`): the voting primaries *and
+//!   every replica of them*. A candidate is a member and casts its own vote (recording it in
+//!   `lastVoteEpoch`, so it cannot also vote for a rival in the same epoch).
+//!
+//! The quorum is a strict majority of the electorate, `members / 2 + 1`, dead members included.
+//! The same electorate decides PFAIL → FAIL (its members' failure reports count) and whether a
+//! node is on the majority side (`cluster_state`). With one primary P and replicas R1, R2, the
+//! electorate is {P, R1, R2} and the quorum two: when P dies, R1 and R2 agree it failed, and
+//! the first candidate gets its own vote and the other replica's.
+//!
+//! # Why at most one primary per slot per epoch still holds
+//!
+//! A primary serves a slot at configEpoch `E` only by winning the election for `E` (or through
+//! the admin escape hatches below). Two winners of `E` would need two majorities of votes cast
+//! in `E`. Each member votes at most once per epoch, and that vote survives crashes because it
+//! is fsynced before the ack is sent. So two winners need two disjoint majorities, which cannot
+//! exist within one electorate: any two majorities of the same set share a member.
+//!
+//! What remains is that the electorate is each node's *view*. Two rules make views agree or
+//! make the election fail instead:
+//!
+//! 1. A vote request carries a digest of the candidate's electorate (mode and sorted member
+//!    ids); a voter whose own electorate has another digest refuses. Every vote counted for a
+//!    candidate was therefore cast by a member of the very set the candidate counts against, so
+//!    "majority of the same set" above is exact for all votes counted under one digest.
+//! 2. In ReplicaSets mode a failover does not change the membership (the old primary becomes a
+//!    replica of the new one; both stay members), so views do not drift during the failovers
+//!    the mode exists for. Membership changes only by operator actions (MEET + REPLICATE,
+//!    ADDSLOTS on a new primary, FORGET), one node at a time, and for a change of one member the
+//!    majorities of the old and the new set always intersect (`⌊n/2⌋+1 + ⌊(n+1)/2⌋ > n`), the
+//!    argument Raft uses for single-server membership changes.
+//!
+//! The mode switch itself is such a membership change (it happens when a third primary gets its
+//! first slot or one of three loses its last), so operators should add primaries one at a time
+//! while no failover is under way, as they already must in Valkey. The admin commands that bump
+//! an epoch without an election (BUMPEPOCH, FAILOVER TAKEOVER, SETSLOT … NODE finishing an
+//! import) and configEpoch collision handling are outside the guarantee, exactly as in Valkey:
+//! they are operator overrides, and the collision rule then moves colliding primaries apart.
+//! The simulator checks the guarantee over thousands of seeded runs with crashes, partitions and
+//! skewed clocks (`crate::sim`).
+//!
+//! Availability: ReplicaSets mode needs a majority of all members of the one or two replica
+//! sets, so {P, R1, R2} survives one failure of any node and a 2×(1+1) cluster survives one. A
+//! minority-side primary sees fewer than a quorum of members and turns `cluster_state` to fail,
+//! so it stops taking writes, which is what keeps a partitioned single-shard primary from
+//! accepting writes the elected replica will never see.
+
+use std::collections::BTreeSet;
+
+use super::{Action, ClusterState, Event, LinkId, MANUAL_FAILOVER_TIMEOUT_MS};
+use crate::topology::{NodeFlags, NodeId};
+use crate::wire::{Body, SenderInfo};
+
+/// Which rule built an electorate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectorateMode {
+    /// Primaries serving slots vote (three or more of them, or small-cluster voting off).
+    Primaries,
+    /// One or two primaries serve slots: they and their replicas vote.
+    ReplicaSets,
+}
+
+/// The nodes whose votes and failure reports count, in one node's view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Electorate {
+    /// The rule used.
+    pub mode: ElectorateMode,
+    /// Members, dead ones included.
+    pub members: BTreeSet<NodeId>,
+}
+
+impl Electorate {
+    /// Votes (or failure reports) needed: a strict majority.
+    pub fn quorum(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+
+    /// FNV-1a over the mode and the sorted member ids: equal for equal electorates on every node.
+    pub fn digest(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |b: u8| {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        eat(match self.mode {
+            ElectorateMode::Primaries => 1,
+            ElectorateMode::ReplicaSets => 2,
+        });
+        for id in &self.members {
+            for b in id.as_bytes() {
+                eat(*b);
+            }
+        }
+        h
+    }
+}
+
+/// A replica's election in progress (Valkey's `failover_auth_*` fields).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ElectionState {
+    /// When the election starts or started (local ms); `None` before the first one.
+    auth_time_ms: Option<u64>,
+    rank: u32,
+    /// Vote requests sent for `epoch`.
+    sent: bool,
+    expired_logged: bool,
+    epoch: u64,
+    electorate: Option<Electorate>,
+    votes: BTreeSet<NodeId>,
+}
+
+/// Manual failover state, both sides.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ManualFailover {
+    /// Replica side: deadline (local ms), `None` when none is running.
+    end_ms: Option<u64>,
+    /// Replica side: the election may start (offsets match, or FORCE).
+    can_start: bool,
+    /// Replica side: the offset the paused primary announced.
+    primary_offset: Option<u64>,
+    /// Primary side: the replica we paused writes for.
+    pub(crate) paused_for: Option<NodeId>,
+    /// Primary side: when we give up waiting.
+    primary_end_ms: Option<u64>,
+}
+
+impl ClusterState {
+    /// The electorate in our current view (see the module docs).
+    pub fn electorate(&self) -> Electorate {
+        let primaries: BTreeSet<NodeId> = self
+            .nodes
+            .values()
+            .filter(|n| !n.in_handshake() && n.is_voting_primary())
+            .map(|n| n.id)
+            .collect();
+        if !self.cfg.small_cluster_voting || primaries.len() >= 3 {
+            return Electorate {
+                mode: ElectorateMode::Primaries,
+                members: primaries,
+            };
+        }
+        let mut members = primaries.clone();
+        for n in self.nodes.values() {
+            if !n.in_handshake()
+                && n.is_replica()
+                && n.primary.is_some_and(|p| primaries.contains(&p))
+            {
+                members.insert(n.id);
+            }
+        }
+        Electorate {
+            mode: ElectorateMode::ReplicaSets,
+            members,
+        }
+    }
+
+    /// Our rank among our primary's replicas: how many have a better offset (ties broken by the
+    /// smaller id), not counting replicas that will not fail over.
+    fn replica_rank(&self) -> u32 {
+        let Some(primary) = self.me().primary else {
+            return 0;
+        };
+        let mine = self.repl_offset;
+        self.nodes
+            .values()
+            .filter(|n| n.id != self.myself && n.is_replica() && n.primary == Some(primary))
+            .filter(|n| !n.flags.contains(NodeFlags::NOFAILOVER))
+            .filter(|n| n.repl_offset > mine || (n.repl_offset == mine && n.id < self.myself))
+            .count() as u32
+    }
+
+    /// Runs on every tick of a replica and when a vote arrives (Valkey's
+    /// `clusterHandleReplicaFailover`).
+    pub(super) fn handle_replica_failover(&mut self, now_ms: u64) {
+        let manual = self.manual.end_ms.is_some() && self.manual.can_start;
+        let nt = self.cfg.node_timeout_ms;
+        let Some(primary_id) = self.me().primary.filter(|_| self.me().is_replica()) else {
+            return;
+        };
+        let Some(primary) = self.nodes.get(&primary_id) else {
+            return;
+        };
+        let wanted = manual || (primary.failed() && !self.cfg.replica_no_failover);
+        if !wanted || primary.slots.is_empty() {
+            return;
+        }
+        // Data age: how long we have been without our primary, beyond the node timeout it took
+        // to declare it failed. Too old, and we would lose too many writes.
+        if let Some(contact) = self.repl_last_contact_ms {
+            let mut data_age = now_ms.saturating_sub(contact);
+            if data_age > nt {
+                data_age -= nt;
+            }
+            let limit =
+                self.cfg.repl_ping_replica_period_ms + nt * self.cfg.replica_validity_factor;
+            if self.cfg.replica_validity_factor > 0 && data_age > limit && !manual {
+                return;
+            }
+        }
+        let auth_timeout = (nt * 2).max(self.cfg.failover_min_auth_timeout_ms);
+        let auth_retry = auth_timeout * 2;
+        let auth_age = self.election.auth_time_ms.map(|t| now_ms as i64 - t as i64);
+
+        if auth_age.is_none_or(|age| age > auth_retry as i64) {
+            let rank = if self.manual.end_ms.is_some() {
+                0
+            } else {
+                self.replica_rank()
+            };
+            let jitter = self.rng.below(self.cfg.failover_random_delay_ms + 1);
+            let start = if self.manual.end_ms.is_some() {
+                now_ms
+            } else {
+                now_ms
+                    + self.cfg.failover_fixed_delay_ms
+                    + jitter
+                    + u64::from(rank) * self.cfg.failover_rank_delay_ms
+            };
+            self.election = ElectionState {
+                auth_time_ms: Some(start),
+                rank,
+                ..ElectionState::default()
+            };
+            self.log(Event::ElectionScheduled {
+                delay_ms: start - now_ms,
+                rank,
+            });
+            // Tell the other replicas our offset, so their ranks are right.
+            self.broadcast_pong(now_ms, true);
+            if self.manual.end_ms.is_none() {
+                return;
+            }
+        }
+        let Some(auth_time) = self.election.auth_time_ms else {
+            return;
+        };
+
+        // Better offsets may have arrived since we computed our delay.
+        if !self.election.sent && self.manual.end_ms.is_none() {
+            let rank = self.replica_rank();
+            if rank != self.election.rank {
+                let delta = (i64::from(rank) - i64::from(self.election.rank))
+                    * self.cfg.failover_rank_delay_ms as i64;
+                let moved = (auth_time as i64 + delta).max(0) as u64;
+                self.election.auth_time_ms = Some(moved);
+                self.election.rank = rank;
+            }
+        }
+        let Some(auth_time) = self.election.auth_time_ms else {
+            return;
+        };
+        if now_ms < auth_time {
+            return;
+        }
+        if now_ms - auth_time > auth_timeout {
+            if !self.election.expired_logged {
+                self.election.expired_logged = true;
+                let epoch = self.election.epoch;
+                self.log(Event::ElectionExpired { epoch });
+            }
+            return;
+        }
+
+        if !self.election.sent {
+            self.current_epoch += 1;
+            let epoch = self.current_epoch;
+            let electorate = self.electorate();
+            let quorum = electorate.quorum();
+            self.election.epoch = epoch;
+            self.election.sent = true;
+            if electorate.members.contains(&self.myself) && self.last_vote_epoch < epoch {
+                self.last_vote_epoch = epoch;
+                self.election.votes.insert(self.myself);
+            }
+            let digest = electorate.digest();
+            self.election.electorate = Some(electorate);
+            self.dirty_persist = true;
+            self.dirty_topology = true;
+            self.log(Event::ElectionStarted { epoch, quorum });
+            self.broadcast(Body::AuthRequest {
+                force_ack: self.manual.end_ms.is_some(),
+                electorate_digest: digest,
+            });
+        }
+
+        let quorum = self
+            .election
+            .electorate
+            .as_ref()
+            .map_or(usize::MAX, |e| e.quorum());
+        if self.election.votes.len() >= quorum {
+            let epoch = self.election.epoch;
+            if self.me().config_epoch < epoch {
+                self.me_mut().config_epoch = epoch;
+            }
+            self.log(Event::ElectionWon { epoch });
+            self.replace_my_primary(now_ms);
+        }
+    }
+
+    /// The end of every failover: become a primary, take our old primary's slots, tell everyone.
+    pub(super) fn replace_my_primary(&mut self, now_ms: u64) {
+        let Some(old) = self.me().primary.filter(|_| self.me().is_replica()) else {
+            return;
+        };
+        let me = self.me_mut();
+        me.flags.remove(NodeFlags::REPLICA);
+        me.flags.insert(NodeFlags::PRIMARY);
+        me.primary = None;
+        let slots: Vec<_> = self
+            .nodes
+            .get(&old)
+            .map(|n| n.slots.iter().collect())
+            .unwrap_or_default();
+        for slot in slots {
+            self.del_slot(slot);
+            self.add_slot(self.myself, slot);
+        }
+        self.election = ElectionState::default();
+        self.reset_manual_failover();
+        self.log(Event::BecamePrimary);
+        self.changed();
+        self.update_cluster_state(now_ms);
+        self.broadcast_pong(now_ms, false);
+    }
+
+    /// A vote request (Valkey's `clusterSendFailoverAuthIfNeeded`). Refusals are silent on the
+    /// wire and logged.
+    pub(super) fn maybe_vote(
+        &mut self,
+        now_ms: u64,
+        link: LinkId,
+        candidate: NodeId,
+        hdr: &SenderInfo,
+        force_ack: bool,
+        digest: u64,
+    ) {
+        let electorate = self.electorate();
+        if !electorate.members.contains(&self.myself) {
+            return; // not a voter
+        }
+        let refuse = |s: &mut ClusterState, reason| {
+            s.log(Event::VoteRefused { candidate, reason });
+        };
+        if hdr.current_epoch < self.current_epoch {
+            return refuse(self, "request epoch is older than ours");
+        }
+        if self.last_vote_epoch >= self.current_epoch {
+            return refuse(self, "already voted in this epoch");
+        }
+        let Some(cand) = self.nodes.get(&candidate) else {
+            return;
+        };
+        if cand.is_primary() {
+            return refuse(self, "it is a primary");
+        }
+        let Some(primary_id) = cand.primary else {
+            return refuse(self, "its primary is unknown");
+        };
+        let Some(primary) = self.nodes.get(&primary_id) else {
+            return refuse(self, "its primary is unknown");
+        };
+        if !primary.failed() && !force_ack {
+            return refuse(self, "its primary is up");
+        }
+        if primary
+            .voted_time_ms
+            .is_some_and(|t| now_ms.saturating_sub(t) < self.cfg.node_timeout_ms * 2)
+        {
+            return refuse(self, "voted for a replica of this primary recently");
+        }
+        for slot in hdr.slots.iter() {
+            if let Some(owner) = self.slot_owner[usize::from(slot.get())] {
+                if self.nodes[&owner].config_epoch > hdr.config_epoch {
+                    return refuse(self, "a claimed slot has a newer owner");
+                }
+            }
+        }
+        if digest != electorate.digest() {
+            return refuse(self, "its electorate differs from ours");
+        }
+        let epoch = self.current_epoch;
+        self.last_vote_epoch = epoch;
+        if let Some(p) = self.nodes.get_mut(&primary_id) {
+            p.voted_time_ms = Some(now_ms);
+        }
+        self.dirty_persist = true;
+        self.log(Event::VoteGranted { candidate, epoch });
+        let target = self.nodes[&candidate]
+            .link
+            .filter(|l| self.link_up(Some(*l)))
+            .unwrap_or(link);
+        self.send(target, Body::AuthAck { epoch });
+    }
+
+    /// A vote arrived: count it if it is for our running election and from a member of the
+    /// electorate we count against.
+    pub(super) fn on_vote(&mut self, now_ms: u64, voter: NodeId, epoch: u64) {
+        if !self.election.sent || epoch != self.election.epoch {
+            return;
+        }
+        let member = self
+            .election
+            .electorate
+            .as_ref()
+            .is_some_and(|e| e.members.contains(&voter));
+        if member && self.election.votes.insert(voter) {
+            self.handle_replica_failover(now_ms);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Manual failover
+
+    /// CLUSTER FAILOVER (default): ask the primary to pause, then wait for its offset.
+    pub(super) fn start_manual_failover(&mut self, now_ms: u64, force: bool) {
+        self.reset_manual_failover();
+        self.manual.end_ms = Some(now_ms + MANUAL_FAILOVER_TIMEOUT_MS);
+        if force {
+            self.manual.can_start = true;
+            self.log(Event::ManualFailover("forced, starting election now"));
+            return;
+        }
+        let Some(primary) = self.me().primary else {
+            return;
+        };
+        if let Some(link) = self.nodes.get(&primary).and_then(|p| p.link) {
+            if self.link_up(Some(link)) {
+                self.send(link, Body::MfStart);
+            }
+        }
+        self.log(Event::ManualFailover("asked the primary to pause writes"));
+    }
+
+    /// Primary side: a replica of ours asks for a manual failover.
+    pub(super) fn on_mf_start(&mut self, now_ms: u64, link: LinkId, sender: NodeId) {
+        if self.nodes.get(&sender).and_then(|n| n.primary) != Some(self.myself)
+            || !self.me().is_primary()
+        {
+            return;
+        }
+        self.reset_manual_failover();
+        self.manual.paused_for = Some(sender);
+        self.manual.primary_end_ms = Some(now_ms + MANUAL_FAILOVER_TIMEOUT_MS);
+        self.out.push(Action::PauseWrites {
+            until_ms: now_ms + MANUAL_FAILOVER_TIMEOUT_MS * 2,
+        });
+        self.log(Event::ManualFailover("replica asked, writes paused"));
+        let target = self.nodes[&sender]
+            .link
+            .filter(|l| self.link_up(Some(*l)))
+            .unwrap_or(link);
+        self.send_ping(now_ms, target, sender, false);
+    }
+
+    /// Replica side: our primary announced its offset while paused.
+    pub(super) fn note_manual_failover_offset(&mut self, sender: NodeId, hdr: &SenderInfo) {
+        if self.manual.end_ms.is_some()
+            && self.me().is_replica()
+            && self.me().primary == Some(sender)
+            && hdr.paused
+            && self.manual.primary_offset.is_none()
+        {
+            self.manual.primary_offset = Some(hdr.repl_offset);
+        }
+    }
+
+    pub(super) fn manual_failover_tick(&mut self, now_ms: u64) {
+        if self.manual.end_ms.is_some_and(|end| now_ms > end)
+            || self.manual.primary_end_ms.is_some_and(|end| now_ms > end)
+        {
+            self.log(Event::ManualFailover("timed out"));
+            self.reset_manual_failover();
+            return;
+        }
+        if self.manual.end_ms.is_some()
+            && !self.manual.can_start
+            && self
+                .manual
+                .primary_offset
+                .is_some_and(|o| self.repl_offset >= o)
+        {
+            self.manual.can_start = true;
+            self.log(Event::ManualFailover("caught up with the paused primary"));
+        }
+    }
+
+    pub(super) fn reset_manual_failover(&mut self) {
+        if self.manual.paused_for.is_some() {
+            self.out.push(Action::ResumeWrites);
+        }
+        self.manual = ManualFailover::default();
+    }
+}

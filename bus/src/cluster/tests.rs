@@ -1,0 +1,519 @@
+//! Unit tests of the bus rules, on a few state machines wired together with instant delivery
+//! (the simulator covers faults; these pin down one rule each).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::*;
+use crate::wire;
+
+/// Nodes with instant, lossless links; every frame goes through the wire codec.
+struct Harness {
+    nodes: Vec<ClusterState>,
+    now: u64,
+    conns: BTreeMap<(usize, LinkId), (usize, LinkId)>,
+    queue: VecDeque<(usize, Input)>,
+    /// Every action each node emitted, in order.
+    actions: Vec<(usize, Action)>,
+}
+
+fn slot(n: u16) -> Slot {
+    Slot::new(n).expect("valid slot")
+}
+
+impl Harness {
+    fn new(n: usize) -> Harness {
+        let nodes = (0..n)
+            .map(|i| {
+                let mut cfg = ClusterConfig::new(&format!("127.0.0.{}", i + 1), 7000);
+                cfg.node_timeout_ms = 1000;
+                ClusterState::new(cfg, 0, 1000 + i as u64)
+            })
+            .collect();
+        Harness {
+            nodes,
+            now: 0,
+            conns: BTreeMap::new(),
+            queue: VecDeque::new(),
+            actions: Vec::new(),
+        }
+    }
+
+    fn id(&self, i: usize) -> NodeId {
+        self.nodes[i].myself()
+    }
+
+    fn admin(&mut self, i: usize, op: AdminOp) -> Result<AdminOk, AdminError> {
+        let (ok, actions) = self.nodes[i].admin(self.now, op)?;
+        self.carry_out(i, actions);
+        self.drain();
+        Ok(ok)
+    }
+
+    fn carry_out(&mut self, i: usize, actions: Vec<Action>) {
+        if let Some(k) = actions.iter().position(|a| *a == Action::Persist) {
+            assert_eq!(k, 0, "Persist must come first in its batch");
+        }
+        for action in actions {
+            match &action {
+                Action::Connect { link, ip, .. } => {
+                    if let Some(j) =
+                        (0..self.nodes.len()).find(|j| self.nodes[*j].config().ip == *ip)
+                    {
+                        let from_ip = self.nodes[i].config().ip.clone();
+                        let peer = self.nodes[j].accept_link(self.now, &from_ip, ip).unwrap();
+                        self.conns.insert((i, *link), (j, peer));
+                        self.conns.insert((j, peer), (i, *link));
+                        self.queue.push_back((i, Input::LinkUp(*link)));
+                    } else {
+                        self.queue.push_back((i, Input::LinkDown(*link)));
+                    }
+                }
+                Action::Send { link, msg } => {
+                    if let Some(&(j, peer)) = self.conns.get(&(i, *link)) {
+                        let bytes = wire::encode_to_vec(msg);
+                        let (back, _) = wire::decode(&bytes).unwrap().unwrap();
+                        self.queue
+                            .push_back((j, Input::Message(peer, Box::new(back))));
+                    }
+                }
+                Action::CloseLink(link) => {
+                    if let Some((j, peer)) = self.conns.remove(&(i, *link)) {
+                        self.conns.remove(&(j, peer));
+                        self.queue.push_back((j, Input::LinkDown(peer)));
+                    }
+                }
+                _ => {}
+            }
+            self.actions.push((i, action));
+        }
+    }
+
+    fn drain(&mut self) {
+        let mut budget = 100_000;
+        while let Some((i, input)) = self.queue.pop_front() {
+            budget -= 1;
+            assert!(budget > 0, "message storm");
+            let actions = self.nodes[i].handle(self.now, input);
+            self.carry_out(i, actions);
+        }
+    }
+
+    /// Advances time in ticks, delivering everything in between.
+    fn run(&mut self, ms: u64) {
+        let end = self.now + ms;
+        while self.now < end {
+            self.now += TICK_INTERVAL_MS;
+            for i in 0..self.nodes.len() {
+                let actions = self.nodes[i].handle(self.now, Input::Tick);
+                self.carry_out(i, actions);
+                self.drain();
+            }
+        }
+    }
+
+    fn meet_all(&mut self) {
+        for j in 1..self.nodes.len() {
+            let ip = self.nodes[j].config().ip.clone();
+            self.admin(
+                0,
+                AdminOp::Meet {
+                    ip,
+                    port: 7000,
+                    bus_port: 17000,
+                },
+            )
+            .unwrap();
+        }
+        self.run(3000);
+    }
+
+    fn events(&self, i: usize) -> Vec<&Event> {
+        self.actions
+            .iter()
+            .filter(|(n, _)| *n == i)
+            .filter_map(|(_, a)| match a {
+                Action::Log(e) => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// MEET: the met node is first a handshake entry, and both sides end up knowing each other by
+/// their real ids, through gossip for the third node too.
+#[test]
+fn meet_handshake_learns_ids() {
+    let mut h = Harness::new(3);
+    h.meet_all();
+    for i in 0..3 {
+        let known: Vec<NodeId> = h.nodes[i].node_ids().copied().collect();
+        assert_eq!(known.len(), 3, "node {i} knows {known:?}");
+        for j in 0..3 {
+            let flags = h.nodes[i].node_flags(&h.id(j)).unwrap();
+            assert!(!flags.contains(NodeFlags::HANDSHAKE));
+        }
+    }
+    assert!(h
+        .events(0)
+        .iter()
+        .any(|e| matches!(e, Event::HandshakeDone(_))));
+}
+
+/// Two primaries with the same configEpoch: the one with the smaller id moves to a new epoch,
+/// the other keeps its own.
+#[test]
+fn config_epoch_collision_moves_smaller_id() {
+    let mut h = Harness::new(2);
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(99))]))
+        .unwrap();
+    h.admin(1, AdminOp::AddSlots(vec![(slot(100), slot(199))]))
+        .unwrap();
+    h.meet_all();
+    let (a, b) = (h.nodes[0].my_config_epoch(), h.nodes[1].my_config_epoch());
+    assert_ne!(a, b, "collision not resolved");
+    let smaller = if h.id(0) < h.id(1) { 0 } else { 1 };
+    assert!(h.nodes[smaller].my_config_epoch() > 0);
+    assert_eq!(h.nodes[1 - smaller].my_config_epoch(), 0);
+}
+
+/// "Last failover wins": a claim with a greater configEpoch takes slots over; an UPDATE about
+/// a newer owner makes a stale primary give its slots up and follow it.
+#[test]
+fn greater_epoch_wins_and_update_demotes_stale_primary() {
+    let mut h = Harness::new(2);
+    h.admin(0, AdminOp::SetConfigEpoch(1)).unwrap();
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
+        .unwrap();
+    h.admin(1, AdminOp::SetConfigEpoch(2)).unwrap();
+    h.meet_all();
+    assert_eq!(h.nodes[1].slot_owner(slot(5)), Some(h.id(0)));
+    // Node 1 hears, in an UPDATE, that it owns everything at epoch 9 (as after a failover it
+    // won elsewhere): node 0 must lose its slots and follow node 1.
+    let update = Message {
+        sender: h.nodes[1].sender_info(),
+        body: Body::Update {
+            node: h.id(1),
+            config_epoch: 9,
+            slots: crate::topology::SlotBitmap::full(),
+        },
+    };
+    let link = h
+        .conns
+        .keys()
+        .find(|(n, _)| *n == 0)
+        .map(|(_, l)| *l)
+        .unwrap();
+    let actions = h.nodes[0].handle(h.now, Input::Message(link, Box::new(update)));
+    assert_eq!(actions.first(), Some(&Action::Persist));
+    assert_eq!(h.nodes[0].slot_owner(slot(5)), Some(h.id(1)));
+    assert!(!h.nodes[0].is_primary());
+    assert_eq!(h.nodes[0].my_primary(), Some(h.id(1)));
+    // An older claim does not move anything back.
+    let stale = Message {
+        sender: h.nodes[1].sender_info(),
+        body: Body::Update {
+            node: h.id(1),
+            config_epoch: 3,
+            slots: crate::topology::SlotBitmap::new(),
+        },
+    };
+    h.nodes[0].handle(h.now, Input::Message(link, Box::new(stale)));
+    assert_eq!(h.nodes[0].slot_owner(slot(5)), Some(h.id(1)));
+}
+
+/// Single shard: the electorate is the primary and its replicas (quorum 2 of 3); with three
+/// primaries it is the primaries only; with small-cluster voting off it is Valkey's.
+#[test]
+fn electorate_modes() {
+    let mut h = Harness::new(3);
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
+        .unwrap();
+    h.meet_all();
+    let p = h.id(0);
+    h.admin(1, AdminOp::Replicate(p)).unwrap();
+    h.admin(2, AdminOp::Replicate(p)).unwrap();
+    h.run(2000);
+    for i in 0..3 {
+        let e = h.nodes[i].electorate();
+        assert_eq!(e.mode, ElectorateMode::ReplicaSets);
+        assert_eq!(e.members.len(), 3);
+        assert_eq!(e.quorum(), 2);
+    }
+    assert_eq!(
+        h.nodes[1].electorate().digest(),
+        h.nodes[2].electorate().digest()
+    );
+
+    let mut h = Harness::new(3);
+    for i in 0..3u16 {
+        h.admin(
+            i as usize,
+            AdminOp::AddSlots(vec![(slot(i * 100), slot(i * 100 + 99))]),
+        )
+        .unwrap();
+    }
+    h.meet_all();
+    let e = h.nodes[0].electorate();
+    assert_eq!((e.mode, e.members.len()), (ElectorateMode::Primaries, 3));
+}
+
+/// A single shard loses its primary: the replicas mark it FAIL by their own quorum, one is
+/// elected with the other's vote, takes every slot at a new configEpoch, and the other follows.
+#[test]
+fn single_shard_election() {
+    let mut h = Harness::new(3);
+    h.admin(0, AdminOp::SetConfigEpoch(1)).unwrap();
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
+        .unwrap();
+    h.meet_all();
+    let p = h.id(0);
+    h.admin(1, AdminOp::Replicate(p)).unwrap();
+    h.admin(2, AdminOp::Replicate(p)).unwrap();
+    h.run(2000);
+    // Node 0 dies: drop its links and stop ticking it.
+    let dead: Vec<(usize, LinkId)> = h.conns.keys().filter(|(n, _)| *n == 0).copied().collect();
+    for end in dead {
+        if let Some((j, peer)) = h.conns.remove(&end) {
+            h.conns.remove(&(j, peer));
+            h.queue.push_back((j, Input::LinkDown(peer)));
+        }
+    }
+    h.nodes[0] = ClusterState::new(ClusterConfig::new("127.0.0.99", 7000), h.now, 1);
+    h.run(8000);
+    let winner = (1..3)
+        .find(|i| h.nodes[*i].is_primary())
+        .expect("a replica was promoted");
+    let other = 3 - winner;
+    assert_eq!(h.nodes[winner].my_slots().count(), 16384);
+    assert!(h.nodes[winner].my_config_epoch() > 1);
+    assert_eq!(h.nodes[other].my_primary(), Some(h.id(winner)));
+    assert!(h.nodes[other]
+        .node_flags(&p)
+        .unwrap()
+        .contains(NodeFlags::FAIL));
+    // The voter persisted before its ack left.
+    let vote_batch: Vec<&Action> = h
+        .actions
+        .iter()
+        .filter(|(n, _)| *n == other)
+        .map(|(_, a)| a)
+        .collect();
+    let ack = vote_batch
+        .iter()
+        .position(
+            |a| matches!(a, Action::Send { msg, .. } if matches!(msg.body, Body::AuthAck { .. })),
+        )
+        .expect("a vote was sent");
+    assert!(vote_batch[..ack].contains(&&Action::Persist));
+    assert!(h.nodes[other].last_vote_epoch() >= h.nodes[winner].my_config_epoch());
+}
+
+/// Vote rules: one vote per epoch, none while the primary is up, none across electorates.
+#[test]
+fn vote_rules() {
+    let mut h = Harness::new(3);
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
+        .unwrap();
+    h.meet_all();
+    let p = h.id(0);
+    h.admin(1, AdminOp::Replicate(p)).unwrap();
+    h.admin(2, AdminOp::Replicate(p)).unwrap();
+    h.run(2000);
+    let link = h.nodes[2].links.keys().next().copied().unwrap();
+    let digest = h.nodes[2].electorate().digest();
+    let request = |h: &Harness, epoch: u64, digest: u64, force: bool| {
+        let mut sender = h.nodes[1].sender_info();
+        sender.current_epoch = epoch;
+        Box::new(Message {
+            sender,
+            body: Body::AuthRequest {
+                force_ack: force,
+                electorate_digest: digest,
+            },
+        })
+    };
+    let refused = |actions: &[Action], why: &str| {
+        actions.iter().any(
+            |a| matches!(a, Action::Log(Event::VoteRefused { reason, .. }) if reason.contains(why)),
+        )
+    };
+    let epoch = h.nodes[2].current_epoch() + 1;
+    let now = h.now;
+    let r = request(&h, epoch, digest, false);
+    let a = h.nodes[2].handle(now, Input::Message(link, r));
+    assert!(refused(&a, "primary is up"), "{a:?}");
+    let r = request(&h, epoch, digest ^ 1, true);
+    let a = h.nodes[2].handle(now, Input::Message(link, r));
+    assert!(refused(&a, "electorate differs"), "{a:?}");
+    let r = request(&h, epoch, digest, true);
+    let a = h.nodes[2].handle(now, Input::Message(link, r));
+    assert_eq!(a.first(), Some(&Action::Persist));
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Send { msg, .. } if msg.body == Body::AuthAck { epoch })));
+    let r = request(&h, epoch, digest, true);
+    let a = h.nodes[2].handle(now + 5000, Input::Message(link, r));
+    assert!(refused(&a, "already voted"), "{a:?}");
+}
+
+/// FORGET removes a node and bans its id for 60 s: gossip cannot bring it back before then.
+#[test]
+fn forget_bans_for_a_minute() {
+    let mut h = Harness::new(3);
+    h.meet_all();
+    let gone = h.id(2);
+    assert_eq!(
+        h.admin(0, AdminOp::Forget(h.id(0))),
+        Err(AdminError::ForgetMyself)
+    );
+    h.admin(0, AdminOp::Forget(gone)).unwrap();
+    assert!(h.nodes[0].node_flags(&gone).is_none());
+    h.run(10_000); // node 1 still gossips about node 2
+    assert!(h.nodes[0].node_flags(&gone).is_none());
+    assert!(h.nodes[0].is_banned(h.now, &gone));
+    h.run(55_000);
+    assert!(!h.nodes[0].is_banned(h.now, &gone));
+    assert!(
+        h.nodes[0].node_flags(&gone).is_some(),
+        "gossip re-adds it after the ban"
+    );
+}
+
+/// Admin refusals carry Valkey's texts and change nothing.
+#[test]
+fn admin_errors() {
+    let mut h = Harness::new(2);
+    h.admin(0, AdminOp::AddSlots(vec![(slot(1), slot(3))]))
+        .unwrap();
+    assert_eq!(
+        h.admin(0, AdminOp::AddSlots(vec![(slot(3), slot(4))]))
+            .unwrap_err()
+            .to_string(),
+        "Slot 3 is already busy"
+    );
+    assert_eq!(
+        h.admin(
+            0,
+            AdminOp::AddSlots(vec![(slot(7), slot(8)), (slot(8), slot(8))])
+        ),
+        Err(AdminError::SlotRepeated(slot(8)))
+    );
+    assert_eq!(
+        h.admin(0, AdminOp::DelSlots(vec![(slot(9), slot(9))])),
+        Err(AdminError::SlotUnassigned(slot(9)))
+    );
+    assert_eq!(h.nodes[0].my_slots().count(), 3);
+    assert_eq!(
+        h.admin(0, AdminOp::Replicate(h.id(0))),
+        Err(AdminError::ReplicateMyself)
+    );
+    assert_eq!(
+        h.admin(0, AdminOp::Failover(FailoverMode::Default)),
+        Err(AdminError::FailoverOnPrimary)
+    );
+    h.admin(0, AdminOp::SetConfigEpoch(5)).unwrap();
+    assert_eq!(
+        h.admin(0, AdminOp::SetConfigEpoch(6)),
+        Err(AdminError::EpochAlreadySet)
+    );
+    assert_eq!(
+        h.admin(0, AdminOp::BumpEpoch),
+        Ok(AdminOk::Bump {
+            bumped: false,
+            epoch: 5
+        })
+    );
+    h.meet_all();
+    assert_eq!(
+        h.admin(1, AdminOp::SetConfigEpoch(1)),
+        Err(AdminError::EpochNotAlone)
+    );
+    assert_eq!(h.admin(1, AdminOp::Replicate(h.id(0))), Ok(AdminOk::Done));
+    h.run(1000);
+    assert_eq!(
+        h.admin(0, AdminOp::Replicate(h.id(1))),
+        Err(AdminError::ReplicateReplica)
+    );
+}
+
+/// A node restored from its rendered and re-parsed `nodes.conf` has the same id, epochs, vote,
+/// slots, migrations and peers.
+#[test]
+fn restore_from_nodes_conf() {
+    let mut h = Harness::new(2);
+    h.admin(0, AdminOp::SetConfigEpoch(3)).unwrap();
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(500))]))
+        .unwrap();
+    h.meet_all();
+    let peer = h.id(1);
+    h.admin(0, AdminOp::SetSlot(slot(7), SetSlotOp::Migrating(peer)))
+        .unwrap();
+    let text = h.nodes[0].persisted().render();
+    let parsed = crate::config::PersistedConfig::parse(&text).unwrap();
+    let back = ClusterState::restore(h.nodes[0].config().clone(), &parsed, 0, 5).unwrap();
+    let before = &h.nodes[0];
+    assert_eq!(back.myself(), before.myself());
+    assert_eq!(back.current_epoch(), before.current_epoch());
+    assert_eq!(back.my_config_epoch(), 3);
+    assert_eq!(back.my_slots(), before.my_slots());
+    assert_eq!(back.topology().migrating, vec![(slot(7), peer)]);
+    assert!(back.node_flags(&peer).is_some());
+}
+
+/// A topology snapshot indexes slot owners and finds nodes by id.
+#[test]
+fn topology_snapshot() {
+    let mut h = Harness::new(2);
+    h.admin(1, AdminOp::AddSlots(vec![(slot(10), slot(20))]))
+        .unwrap();
+    h.meet_all();
+    let t = h.nodes[0].topology();
+    assert_eq!(t.myself, h.id(0));
+    assert_eq!(t.owner(slot(15)).map(|n| n.id), Some(h.id(1)));
+    assert!(t.owner(slot(21)).is_none());
+    assert_eq!(t.node(&h.id(1)).map(|n| n.slots.count()), Some(11));
+    assert_eq!(t.size, 1);
+}
+
+/// CLUSTER FAILOVER: the primary pauses writes, the replica catches up to the paused offset and
+/// wins an election with forced acks; the old primary follows it and resumes. TAKEOVER skips the
+/// election and takes a new configEpoch on its own.
+#[test]
+fn manual_failover_and_takeover() {
+    let mut h = Harness::new(3);
+    h.admin(0, AdminOp::SetConfigEpoch(1)).unwrap();
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
+        .unwrap();
+    h.meet_all();
+    let p = h.id(0);
+    h.admin(1, AdminOp::Replicate(p)).unwrap();
+    h.admin(2, AdminOp::Replicate(p)).unwrap();
+    h.run(2000);
+    h.nodes[0].set_replication(500, None);
+    h.nodes[1].set_replication(400, Some(h.now));
+    h.admin(1, AdminOp::Failover(FailoverMode::Default))
+        .unwrap();
+    h.run(300);
+    assert!(h
+        .actions
+        .iter()
+        .any(|(n, a)| *n == 0 && matches!(a, Action::PauseWrites { .. })));
+    assert!(!h.nodes[1].is_primary(), "must wait for the paused offset");
+    h.nodes[1].set_replication(500, Some(h.now));
+    h.run(1000);
+    assert!(h.nodes[1].is_primary());
+    assert_eq!(h.nodes[0].my_primary(), Some(h.id(1)));
+    assert!(h
+        .actions
+        .iter()
+        .any(|(n, a)| *n == 0 && *a == Action::ResumeWrites));
+
+    let before = h.nodes[1].my_config_epoch();
+    h.admin(2, AdminOp::Failover(FailoverMode::Takeover))
+        .unwrap();
+    assert!(h.nodes[2].is_primary());
+    assert!(h.nodes[2].my_config_epoch() > before);
+    h.run(1000);
+    assert_eq!(h.nodes[1].my_primary(), Some(h.id(2)));
+    assert_eq!(h.nodes[0].slot_owner(slot(0)), Some(h.id(2)));
+}
