@@ -7,6 +7,7 @@
  * behaviour of Valkey's string2ld and ld2string (LD_STR_HUMAN). */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,4 +79,18 @@ long ck_ld_incr(const char *cur, size_t curlen, const char *incr, size_t incrlen
 int ck_ld_valid(const char *s, size_t slen) {
     long double v;
     return ck_string2ld(s, slen, &v);
+}
+
+/* A blocking command's timeout in seconds (Valkey's getTimeoutFromObjectOrReply with
+ * UNIT_SECONDS): milliseconds rounded up into *ms. Returns 0 on success, 1 when the text is
+ * not a float, 2 when out of range, 3 when negative. */
+int ck_ld_timeout_ms(const char *s, size_t slen, long long *ms) {
+    long double v;
+    if (!ck_string2ld(s, slen, &v)) return 1;
+    v *= 1000.0L;
+    if (v > (long double)LLONG_MAX) return 2;
+    long long t = (long long)ceill(v);
+    if (t < 0) return 3;
+    *ms = t;
+    return 0;
 }

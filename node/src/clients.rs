@@ -31,6 +31,8 @@ pub struct ClientInfo {
     pub killed: Cell<bool>,
     /// The connection will close after its current reply (QUIT, protocol error).
     pub closing: Cell<bool>,
+    /// The client waits in a blocking command.
+    pub blocked: Cell<bool>,
     pub user: RefCell<String>,
 }
 
@@ -58,6 +60,7 @@ impl ClientInfo {
             tot_cmds: Cell::new(0),
             killed: Cell::new(false),
             closing: Cell::new(false),
+            blocked: Cell::new(false),
             user: RefCell::new("default".into()),
         }
     }
@@ -71,7 +74,13 @@ impl ClientInfo {
     /// The CLIENT LIST / CLIENT INFO line (without the trailing newline), in Valkey 8's format.
     pub fn info_line(&self, now_ms: i64) -> String {
         let mut s = String::with_capacity(300);
-        let flags = if self.closing.get() { "c" } else { "N" };
+        let flags = if self.blocked.get() {
+            "b"
+        } else if self.closing.get() {
+            "c"
+        } else {
+            "N"
+        };
         let tot_mem = self.qbuf.get() + self.qbuf_free.get() + self.obuf.get() + 1024;
         let _ = write!(
             s,

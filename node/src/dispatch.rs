@@ -50,6 +50,8 @@ pub fn exec_key(
         };
         f(&mut ctx, argv);
     }
+    // The write may have made keys ready for blocked clients: serve them now that it is done.
+    crate::shard::block::serve_ready(shard);
     let failed = out.error_count() > before;
     let errors = out.take_errors();
     record(shard, r.id, t0, failed, errors);

@@ -18,7 +18,7 @@
 use crate::clients::ClientInfo;
 use crate::commands::{self, ConnCtx, Exec, Lookup, Resolved};
 use crate::dispatch::{self, Forward, ReplyBatch};
-use crate::net::{Flow, Session};
+use crate::net::{Flow, Peer, Session};
 use crate::resp::{Out, Parser, ProtoLimits};
 use crate::shard::{unix_ms, Shard};
 use smallvec::SmallVec;
@@ -90,7 +90,13 @@ impl ClientSession {
     }
 
     /// Runs the commands the parser holds, appending replies to `out`.
-    async fn run_batch(&mut self, parser: &Parser, input: &[u8], out: &mut Out) {
+    async fn run_batch(
+        &mut self,
+        parser: &Parser,
+        input: &[u8],
+        out: &mut Out,
+        peer: &mut Peer<'_>,
+    ) {
         let now_ms = unix_ms();
         for c in &parser.cmds {
             if self.state.close_after_reply {
@@ -100,7 +106,7 @@ impl ClientSession {
                 .iter()
                 .map(|&a| parser.arg(input, a))
                 .collect();
-            self.run_one(&argv, out, now_ms).await;
+            self.run_one(&argv, out, now_ms, peer).await;
         }
         self.flush(out).await;
     }
@@ -147,7 +153,7 @@ impl ClientSession {
         }
     }
 
-    async fn run_one(&mut self, argv: &[&[u8]], out: &mut Out, now_ms: i64) {
+    async fn run_one(&mut self, argv: &[&[u8]], out: &mut Out, now_ms: i64, peer: &mut Peer<'_>) {
         out.resp3 = self.state.resp3;
         let r = match commands::registry().lookup(argv) {
             Lookup::Found(r) => r,
@@ -283,6 +289,33 @@ impl ClientSession {
                 let codes = out.take_errors();
                 dispatch::record(&shard, r.id, t0, failed, codes);
             }
+            Exec::Block(block) => {
+                // A blocking command sees everything sent before it: finish those first.
+                self.flush(out).await;
+                let t0 = Instant::now();
+                let before = out.error_count();
+                let mut pos = Vec::new();
+                let _ = commands::key_positions(spec, argv, &mut pos);
+                let shard = self.shard.clone();
+                let ended = commands::blocking::run(
+                    block,
+                    &shard,
+                    &self.state,
+                    r,
+                    argv,
+                    &pos,
+                    out,
+                    peer,
+                    false,
+                )
+                .await;
+                if ended == commands::blocking::Ended::ClientGone {
+                    self.state.close_after_reply = true;
+                }
+                let failed = out.error_count() > before;
+                let codes = out.take_errors();
+                dispatch::record(&shard, r.id, t0, failed, codes);
+            }
             Exec::Container => unreachable!("containers fail the arity check above"),
         }
         // Counted once the command has run, as Valkey's `call()` does: CLIENT INFO shows the
@@ -350,7 +383,12 @@ fn static_name(r: &'static Resolved) -> &'static str {
 }
 
 impl Session for ClientSession {
-    async fn on_input(&mut self, input: &mut Vec<u8>, output: &mut Vec<u8>) -> Flow {
+    async fn on_input(
+        &mut self,
+        input: &mut Vec<u8>,
+        output: &mut Vec<u8>,
+        peer: &mut Peer<'_>,
+    ) -> Flow {
         let mut parser = std::mem::take(&mut self.parser);
         let mut out = Out::with_buf(std::mem::take(output), self.state.resp3);
         let mut flow = Flow::Continue;
@@ -374,7 +412,7 @@ impl Session for ClientSession {
             let res = parser.parse(input, &limits, max_cmds);
             let ran = !parser.cmds.is_empty();
             if ran {
-                self.run_batch(&parser, input, &mut out).await;
+                self.run_batch(&parser, input, &mut out, peer).await;
             }
             parser.clear_batch();
             if let Err(e) = res {
@@ -383,6 +421,10 @@ impl Session for ClientSession {
                 self.shard.stats.borrow_mut().add_errors(codes);
                 tracing::debug!(client = self.state.id, error = %e.message(), "protocol error, closing");
                 flow = Flow::Close;
+                break;
+            }
+            if peer.is_closed() {
+                flow = Flow::Abort;
                 break;
             }
             if self.state.close_after_reply {
@@ -416,6 +458,16 @@ impl Session for ClientSession {
         }
         flow
     }
+
+    fn wants_pushes(&self) -> bool {
+        false
+    }
+
+    async fn pushes_ready(&self) {
+        std::future::pending::<()>().await
+    }
+
+    fn take_pushes(&mut self, _output: &mut Vec<u8>) {}
 
     fn wanted(&self, input: &[u8]) -> Option<usize> {
         self.parser.big_arg_missing(input.len())

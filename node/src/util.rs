@@ -68,6 +68,39 @@ extern "C" {
         outlen: usize,
     ) -> libc::c_long;
     fn ck_ld_valid(s: *const u8, slen: usize) -> libc::c_int;
+    fn ck_ld_timeout_ms(s: *const u8, slen: usize, ms: *mut libc::c_longlong) -> libc::c_int;
+}
+
+/// Why a blocking command's timeout was refused (Valkey's texts in [`TimeoutError::text`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutError {
+    NotAFloat,
+    OutOfRange,
+    Negative,
+}
+
+impl TimeoutError {
+    pub fn text(self) -> &'static str {
+        match self {
+            TimeoutError::NotAFloat => "timeout is not a float or out of range",
+            TimeoutError::OutOfRange => "timeout is out of range",
+            TimeoutError::Negative => "timeout is negative",
+        }
+    }
+}
+
+/// A timeout in seconds (a float, as Valkey reads it in `long double`) as milliseconds,
+/// rounded up; 0 means "forever".
+pub fn timeout_ms(s: &[u8]) -> Result<i64, TimeoutError> {
+    let mut ms: libc::c_longlong = 0;
+    // SAFETY: pointer and length describe `s`; the C side writes one long long into `ms`.
+    let r = unsafe { ck_ld_timeout_ms(s.as_ptr(), s.len(), &mut ms) };
+    match r {
+        0 => Ok(ms),
+        1 => Err(TimeoutError::NotAFloat),
+        2 => Err(TimeoutError::OutOfRange),
+        _ => Err(TimeoutError::Negative),
+    }
 }
 
 /// Why a `long double` increment failed.
@@ -289,6 +322,18 @@ mod tests {
         // strtold stops at a NUL inside the text: Valkey refuses such values.
         assert_eq!(t(Some("1\u{0}2"), "1"), Err(LdIncrError::Current));
         assert_eq!(t(Some("1"), "1\u{0}"), Err(LdIncrError::Increment));
+    }
+
+    /// Timeouts parse as Valkey's getTimeoutFromObjectOrReply reads seconds.
+    #[test]
+    fn timeouts() {
+        assert_eq!(timeout_ms(b"0"), Ok(0));
+        assert_eq!(timeout_ms(b"0.1"), Ok(100));
+        assert_eq!(timeout_ms(b"0.0001"), Ok(1));
+        assert_eq!(timeout_ms(b"1e3"), Ok(1_000_000));
+        assert_eq!(timeout_ms(b"-1"), Err(TimeoutError::Negative));
+        assert_eq!(timeout_ms(b"x"), Err(TimeoutError::NotAFloat));
+        assert_eq!(timeout_ms(b"inf"), Err(TimeoutError::OutOfRange));
     }
 
     /// Glob patterns behave as Valkey's stringmatchlen.

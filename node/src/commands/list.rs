@@ -15,12 +15,19 @@ use crate::shard::unix_ms;
 
 const LPUSH_KEY: &[KeySpec] = &[key_at(1, kf::RW | kf::INSERT)];
 const POP_KEY: &[KeySpec] = &[key_at(1, kf::RW | kf::ACCESS | kf::DELETE)];
-const MOVE_KEYS: &[KeySpec] = &[key_at(1, kf::RW | kf::ACCESS | kf::DELETE), key_at(2, kf::RW | kf::INSERT)];
+const MOVE_KEYS: &[KeySpec] = &[
+    key_at(1, kf::RW | kf::ACCESS | kf::DELETE),
+    key_at(2, kf::RW | kf::INSERT),
+];
 const MPOP_KEYS: &[KeySpec] = &[KeySpec {
     notes: None,
     flags: kf::RW | kf::ACCESS | kf::DELETE,
     begin: super::spec::BeginSearch::Index(1),
-    find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
+    find: FindKeys::Keynum {
+        keynumidx: 0,
+        firstkey: 1,
+        step: 1,
+    },
 }];
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -170,7 +177,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WrongType;
 
-fn end_word(arg: &[u8]) -> Option<End> {
+pub fn end_word(arg: &[u8]) -> Option<End> {
     if opt_is(arg, "left") {
         Some(End::Left)
     } else if opt_is(arg, "right") {
@@ -181,7 +188,12 @@ fn end_word(arg: &[u8]) -> Option<End> {
 }
 
 /// The list at `key` for writing: `Ok(None)` when missing, `Err` when another type.
-pub fn list_mut<'a>(ks: &'a mut Keyspace, db: usize, key: &[u8], now: i64) -> Result<Option<&'a mut ListVal>, WrongType> {
+pub fn list_mut<'a>(
+    ks: &'a mut Keyspace,
+    db: usize,
+    key: &[u8],
+    now: i64,
+) -> Result<Option<&'a mut ListVal>, WrongType> {
     match ks.dbs[db].lookup_write(key, now) {
         None => Ok(None),
         Some(e) => match &mut e.value {
@@ -193,7 +205,15 @@ pub fn list_mut<'a>(ks: &'a mut Keyspace, db: usize, key: &[u8], now: i64) -> Re
 
 /// Pushes `elems` at `end` of `key`, creating the list unless `only_existing`. Returns the
 /// new length (0 when `only_existing` and the key is missing).
-pub fn push(ks: &mut Keyspace, db: usize, key: &[u8], end: End, elems: &[&[u8]], only_existing: bool, now: i64) -> Result<usize, WrongType> {
+pub fn push(
+    ks: &mut Keyspace,
+    db: usize,
+    key: &[u8],
+    end: End,
+    elems: &[&[u8]],
+    only_existing: bool,
+    now: i64,
+) -> Result<usize, WrongType> {
     let fill = ks.limits.list_max_listpack_size;
     let exists = list_mut(ks, db, key, now)?.is_some();
     if !exists {
@@ -202,7 +222,9 @@ pub fn push(ks: &mut Keyspace, db: usize, key: &[u8], end: End, elems: &[&[u8]],
         }
         ks.dbs[db].set(key, Value::List(Box::new(ListVal::new())), now, false);
     }
-    let Some(l) = list_mut(ks, db, key, now)? else { return Ok(0) };
+    let Some(l) = list_mut(ks, db, key, now)? else {
+        return Ok(0);
+    };
     l.before_growing(elems.iter().copied(), fill);
     for e in elems {
         l.push(end, e);
@@ -215,9 +237,18 @@ pub fn push(ks: &mut Keyspace, db: usize, key: &[u8], end: End, elems: &[&[u8]],
 
 /// Pops up to `count` elements from `end` of the list at `key` (deleting it when emptied).
 /// `Ok(None)` when the key is missing.
-pub fn pop(ks: &mut Keyspace, db: usize, key: &[u8], end: End, count: usize, now: i64) -> Result<Option<Vec<SmallBytes>>, WrongType> {
+pub fn pop(
+    ks: &mut Keyspace,
+    db: usize,
+    key: &[u8],
+    end: End,
+    count: usize,
+    now: i64,
+) -> Result<Option<Vec<SmallBytes>>, WrongType> {
     let fill = ks.limits.list_max_listpack_size;
-    let Some(l) = list_mut(ks, db, key, now)? else { return Ok(None) };
+    let Some(l) = list_mut(ks, db, key, now)? else {
+        return Ok(None);
+    };
     let mut out = Vec::with_capacity(count.min(l.len()));
     for _ in 0..count {
         match l.pop(end) {
@@ -296,7 +327,9 @@ fn pop_cmd(ctx: &mut KeyCtx<'_>, argv: &[&[u8]], end: End, name: &str) {
         ctx.out.array(0);
         return;
     }
-    let Ok(Some(items)) = pop(ctx.ks, ctx.db, argv[1], end, count.unwrap_or(1), now) else { return };
+    let Ok(Some(items)) = pop(ctx.ks, ctx.db, argv[1], end, count.unwrap_or(1), now) else {
+        return;
+    };
     match count {
         None => ctx.out.bulk(&items[0]),
         Some(_) => {
@@ -317,7 +350,10 @@ fn rpop(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 }
 
 /// The list at `key` for reading (counts a hit or miss).
-fn read_list<'a>(ctx: &'a mut KeyCtx<'_>, key: &[u8]) -> (Result<Option<&'a ListVal>, WrongType>, &'a mut Out) {
+fn read_list<'a>(
+    ctx: &'a mut KeyCtx<'_>,
+    key: &[u8],
+) -> (Result<Option<&'a ListVal>, WrongType>, &'a mut Out) {
     match ctx.read_out(key) {
         (None, out) => (Ok(None), out),
         (Some(e), out) => match &e.value {
@@ -328,8 +364,12 @@ fn read_list<'a>(ctx: &'a mut KeyCtx<'_>, key: &[u8]) -> (Result<Option<&'a List
 }
 
 fn lrange(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    let Some(start) = int_arg(ctx.out, argv[2]) else { return };
-    let Some(stop) = int_arg(ctx.out, argv[3]) else { return };
+    let Some(start) = int_arg(ctx.out, argv[2]) else {
+        return;
+    };
+    let Some(stop) = int_arg(ctx.out, argv[3]) else {
+        return;
+    };
     match read_list(ctx, argv[1]) {
         (Err(WrongType), out) => out.err(ERR_WRONGTYPE),
         (Ok(None), out) => out.array(0),
@@ -361,7 +401,9 @@ fn lindex(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
         (Err(WrongType), out) => out.err(ERR_WRONGTYPE),
         (Ok(None), out) => out.null(),
         (Ok(Some(l)), out) => {
-            let Some(i) = int_arg(out, index_arg) else { return };
+            let Some(i) = int_arg(out, index_arg) else {
+                return;
+            };
             match l.get(i) {
                 Some(e) => out.bulk(e),
                 None => out.null(),
@@ -378,7 +420,9 @@ fn lset(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
         Ok(None) => return ctx.out.err("no such key"),
         Ok(Some(l)) => l,
     };
-    let Some(index) = int_arg(ctx.out, argv[2]) else { return };
+    let Some(index) = int_arg(ctx.out, argv[2]) else {
+        return;
+    };
     // Valkey converts a listpack that the new element would overflow before replacing.
     l.before_growing([argv[3]], fill);
     if l.set(index, argv[3]) {
@@ -391,7 +435,9 @@ fn lset(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 }
 
 fn lrem(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    let Some(count) = range_arg(ctx.out, argv[2], -i64::MAX, i64::MAX, None) else { return };
+    let Some(count) = range_arg(ctx.out, argv[2], -i64::MAX, i64::MAX, None) else {
+        return;
+    };
     let now = ctx.now_ms;
     let fill = ctx.ks.limits.list_max_listpack_size;
     let l = match list_mut(ctx.ks, ctx.db, argv[1], now) {
@@ -441,8 +487,12 @@ fn lrem(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 }
 
 fn ltrim(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    let Some(start) = int_arg(ctx.out, argv[2]) else { return };
-    let Some(stop) = int_arg(ctx.out, argv[3]) else { return };
+    let Some(start) = int_arg(ctx.out, argv[2]) else {
+        return;
+    };
+    let Some(stop) = int_arg(ctx.out, argv[3]) else {
+        return;
+    };
     let now = ctx.now_ms;
     let fill = ctx.ks.limits.list_max_listpack_size;
     let l = match list_mut(ctx.ks, ctx.db, argv[1], now) {
@@ -498,18 +548,24 @@ fn lpos(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
         let opt = argv[j];
         if opt_is(opt, "rank") && more > 0 {
             j += 1;
-            let Some(r) = range_arg(ctx.out, argv[j], -i64::MAX, i64::MAX, None) else { return };
+            let Some(r) = range_arg(ctx.out, argv[j], -i64::MAX, i64::MAX, None) else {
+                return;
+            };
             if r == 0 {
                 return ctx.out.err("RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
             }
             rank = r;
         } else if opt_is(opt, "count") && more > 0 {
             j += 1;
-            let Some(c) = positive_arg(ctx.out, argv[j], Some("COUNT can't be negative")) else { return };
+            let Some(c) = positive_arg(ctx.out, argv[j], Some("COUNT can't be negative")) else {
+                return;
+            };
             count = c;
         } else if opt_is(opt, "maxlen") && more > 0 {
             j += 1;
-            let Some(m) = positive_arg(ctx.out, argv[j], Some("MAXLEN can't be negative")) else { return };
+            let Some(m) = positive_arg(ctx.out, argv[j], Some("MAXLEN can't be negative")) else {
+                return;
+            };
             maxlen = m;
         } else {
             return ctx.out.err(ERR_SYNTAX);
@@ -532,9 +588,16 @@ fn lpos(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
             let len = l.len();
             let mut found: Vec<i64> = Vec::new();
             let mut matches = 0u64;
-            let limit = if maxlen == 0 { len } else { (maxlen as usize).min(len) };
-            let positions: Box<dyn Iterator<Item = usize>> =
-                if from_tail { Box::new((0..len).rev()) } else { Box::new(0..len) };
+            let limit = if maxlen == 0 {
+                len
+            } else {
+                (maxlen as usize).min(len)
+            };
+            let positions: Box<dyn Iterator<Item = usize>> = if from_tail {
+                Box::new((0..len).rev())
+            } else {
+                Box::new(0..len)
+            };
             for (scanned, i) in positions.enumerate() {
                 if scanned >= limit {
                     break;
@@ -566,7 +629,15 @@ fn lpos(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 
 /// Step 1 of LMOVE: the source must be a list (`Ok(false)` when missing) and the
 /// destination must not be another type. Both keys are on this shard.
-fn lmove_local(ks: &mut Keyspace, db: usize, src: &[u8], dst: &[u8], (from, to): (End, End), now: i64, out: &mut Out) {
+pub fn lmove_local(
+    ks: &mut Keyspace,
+    db: usize,
+    src: &[u8],
+    dst: &[u8],
+    (from, to): (End, End),
+    now: i64,
+    out: &mut Out,
+) {
     match list_mut(ks, db, src, now) {
         Err(WrongType) => return out.err(ERR_WRONGTYPE),
         Ok(None) => return out.null(),
@@ -575,22 +646,38 @@ fn lmove_local(ks: &mut Keyspace, db: usize, src: &[u8], dst: &[u8], (from, to):
     if list_mut(ks, db, dst, now).is_err() {
         return out.err(ERR_WRONGTYPE);
     }
-    let Ok(Some(mut items)) = pop(ks, db, src, from, 1, now) else { return };
-    let Some(v) = items.pop() else { return out.null() };
+    let Ok(Some(mut items)) = pop(ks, db, src, from, 1, now) else {
+        return;
+    };
+    let Some(v) = items.pop() else {
+        return out.null();
+    };
     let _ = push(ks, db, dst, to, &[&v], false, now);
     out.bulk(&v);
 }
 
 fn lmove(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    let Some(from) = end_word(argv[3]) else { return ctx.out.err(ERR_SYNTAX) };
-    let Some(to) = end_word(argv[4]) else { return ctx.out.err(ERR_SYNTAX) };
+    let Some(from) = end_word(argv[3]) else {
+        return ctx.out.err(ERR_SYNTAX);
+    };
+    let Some(to) = end_word(argv[4]) else {
+        return ctx.out.err(ERR_SYNTAX);
+    };
     let now = ctx.now_ms;
     lmove_local(ctx.ks, ctx.db, argv[1], argv[2], (from, to), now, ctx.out);
 }
 
 fn rpoplpush(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
     let now = ctx.now_ms;
-    lmove_local(ctx.ks, ctx.db, argv[1], argv[2], (End::Right, End::Left), now, ctx.out);
+    lmove_local(
+        ctx.ks,
+        ctx.db,
+        argv[1],
+        argv[2],
+        (End::Right, End::Left),
+        now,
+        ctx.out,
+    );
 }
 
 /// What source of a move looks like from its shard.
@@ -602,48 +689,99 @@ enum SrcState {
 
 fn lmove_coord(ctx: MultiCtx<'_>) -> multi::LocalFut<'_> {
     Box::pin(async move {
-        let MultiCtx { shard, client, cmd, argv, out, txn: held, .. } = ctx;
-        let (from, to) = if cmd.spec.name == "rpoplpush" {
+        let MultiCtx {
+            shard,
+            client,
+            cmd,
+            argv,
+            out,
+            txn: held,
+            ..
+        } = ctx;
+        let ends = if cmd.spec.name == "rpoplpush" {
             (End::Right, End::Left)
         } else {
-            let Some(from) = end_word(argv[3]) else { return out.err(ERR_SYNTAX) };
-            let Some(to) = end_word(argv[4]) else { return out.err(ERR_SYNTAX) };
+            let Some(from) = end_word(argv[3]) else {
+                return out.err(ERR_SYNTAX);
+            };
+            let Some(to) = end_word(argv[4]) else {
+                return out.err(ERR_SYNTAX);
+            };
             (from, to)
         };
-        let db = client.db;
-        let (src, dst) = (argv[1].to_vec(), argv[2].to_vec());
-        let (ts, td) = (shard.shard_of_key(&src), shard.shard_of_key(&dst));
+        let (ts, td) = (shard.shard_of_key(argv[1]), shard.shard_of_key(argv[2]));
         let txn = multi::lock(shard, held, [ts, td]).await;
-        let s2 = src.clone();
-        let state = txn
-            .run(ts, move |s| match list_mut(&mut s.ks.borrow_mut(), db, &s2, unix_ms()) {
+        if !lmove_in_txn(&txn, shard, client.db, argv[1], argv[2], ends, out).await {
+            out.null();
+        }
+    })
+}
+
+/// LMOVE between keys of different shards, inside a transaction that holds both. Returns
+/// false, writing nothing, when the source does not exist (a blocked BLMOVE keeps waiting).
+pub async fn lmove_in_txn(
+    txn: &multi::TxnHandle<'_>,
+    shard: &crate::shard::Shard,
+    db: usize,
+    src: &[u8],
+    dst: &[u8],
+    (from, to): (End, End),
+    out: &mut Out,
+) -> bool {
+    let (src, dst) = (src.to_vec(), dst.to_vec());
+    let (ts, td) = (shard.shard_of_key(&src), shard.shard_of_key(&dst));
+    let s2 = src.clone();
+    let state = txn
+        .run(ts, move |s| {
+            match list_mut(&mut s.ks.borrow_mut(), db, &s2, unix_ms()) {
                 Err(WrongType) => SrcState::WrongType,
                 Ok(None) => SrcState::Missing,
                 Ok(Some(_)) => SrcState::Ready,
-            })
-            .await;
-        match state {
-            SrcState::WrongType => return out.err(ERR_WRONGTYPE),
-            SrcState::Missing => return out.null(),
-            SrcState::Ready => {}
-        }
-        let d2 = dst.clone();
-        let dst_ok = txn.run(td, move |s| list_mut(&mut s.ks.borrow_mut(), db, &d2, unix_ms()).is_ok()).await;
-        if !dst_ok {
-            return out.err(ERR_WRONGTYPE);
-        }
-        let popped = txn
-            .run(ts, move |s| pop(&mut s.ks.borrow_mut(), db, &src, from, 1, unix_ms()).ok().flatten().and_then(|mut v| v.pop()))
-            .await;
-        let Some(v) = popped else { return out.null() };
-        let v2 = v.to_vec();
-        txn.run(td, move |s| {
-            let _ = push(&mut s.ks.borrow_mut(), db, &dst, to, &[&v2], false, unix_ms());
+            }
         })
         .await;
-        drop(txn);
-        out.bulk(&v);
+    match state {
+        SrcState::WrongType => {
+            out.err(ERR_WRONGTYPE);
+            return true;
+        }
+        SrcState::Missing => return false,
+        SrcState::Ready => {}
+    }
+    let d2 = dst.clone();
+    let dst_ok = txn
+        .run(td, move |s| {
+            list_mut(&mut s.ks.borrow_mut(), db, &d2, unix_ms()).is_ok()
+        })
+        .await;
+    if !dst_ok {
+        out.err(ERR_WRONGTYPE);
+        return true;
+    }
+    let popped = txn
+        .run(ts, move |s| {
+            pop(&mut s.ks.borrow_mut(), db, &src, from, 1, unix_ms())
+                .ok()
+                .flatten()
+                .and_then(|mut v| v.pop())
+        })
+        .await;
+    let Some(v) = popped else { return false };
+    let v2 = v.to_vec();
+    txn.run(td, move |s| {
+        let _ = push(
+            &mut s.ks.borrow_mut(),
+            db,
+            &dst,
+            to,
+            &[&v2],
+            false,
+            unix_ms(),
+        );
     })
+    .await;
+    out.bulk(&v);
+    true
 }
 
 /// LMPOP's parsed arguments.
@@ -657,8 +795,16 @@ pub struct MpopArgs {
 /// Parses `numkeys key... LEFT|RIGHT [COUNT n]` from `argv[first..]` (Valkey's
 /// `lmpopGenericCommand`); `None` after an error reply.
 pub fn parse_mpop(out: &mut Out, argv: &[&[u8]], numkeys_idx: usize) -> Option<MpopArgs> {
-    let numkeys = range_arg(out, argv[numkeys_idx], 1, i64::MAX, Some("numkeys should be greater than 0"))?;
-    let where_idx = numkeys_idx.checked_add(usize::try_from(numkeys).ok()?)?.checked_add(1);
+    let numkeys = range_arg(
+        out,
+        argv[numkeys_idx],
+        1,
+        i64::MAX,
+        Some("numkeys should be greater than 0"),
+    )?;
+    let where_idx = numkeys_idx
+        .checked_add(usize::try_from(numkeys).ok()?)?
+        .checked_add(1);
     let Some(where_idx) = where_idx.filter(|&w| w < argv.len()) else {
         out.err(ERR_SYNTAX);
         return None;
@@ -673,15 +819,28 @@ pub fn parse_mpop(out: &mut Out, argv: &[&[u8]], numkeys_idx: usize) -> Option<M
         let more = argv.len() - 1 - j;
         if count.is_none() && opt_is(argv[j], "count") && more > 0 {
             j += 1;
-            count = Some(range_arg(out, argv[j], 1, i64::MAX, Some("count should be greater than 0"))? as usize);
+            count = Some(range_arg(
+                out,
+                argv[j],
+                1,
+                i64::MAX,
+                Some("count should be greater than 0"),
+            )? as usize);
         } else {
             out.err(ERR_SYNTAX);
             return None;
         }
         j += 1;
     }
-    let keys = argv[numkeys_idx + 1..where_idx].iter().map(|k| k.to_vec()).collect();
-    Some(MpopArgs { keys, end, count: count.unwrap_or(1) })
+    let keys = argv[numkeys_idx + 1..where_idx]
+        .iter()
+        .map(|k| k.to_vec())
+        .collect();
+    Some(MpopArgs {
+        keys,
+        end,
+        count: count.unwrap_or(1),
+    })
 }
 
 /// What an LMPOP-like pop found on one key.
@@ -693,7 +852,14 @@ pub enum MpopStep {
 }
 
 /// One key of LMPOP on its shard.
-pub fn mpop_step(ks: &mut Keyspace, db: usize, key: &[u8], end: End, count: usize, now: i64) -> MpopStep {
+pub fn mpop_step(
+    ks: &mut Keyspace,
+    db: usize,
+    key: &[u8],
+    end: End,
+    count: usize,
+    now: i64,
+) -> MpopStep {
     match pop(ks, db, key, end, count, now) {
         Err(WrongType) => MpopStep::WrongType,
         Ok(None) => MpopStep::Next,
@@ -713,7 +879,9 @@ pub fn mpop_reply(out: &mut Out, key: &[u8], items: &[SmallBytes]) {
 }
 
 fn lmpop(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    let Some(a) = parse_mpop(ctx.out, argv, 1) else { return };
+    let Some(a) = parse_mpop(ctx.out, argv, 1) else {
+        return;
+    };
     let now = ctx.now_ms;
     for key in &a.keys {
         match mpop_step(ctx.ks, ctx.db, key, a.end, a.count, now) {
@@ -727,27 +895,53 @@ fn lmpop(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 
 fn lmpop_coord(ctx: MultiCtx<'_>) -> multi::LocalFut<'_> {
     Box::pin(async move {
-        let MultiCtx { shard, client, argv, out, txn: held, .. } = ctx;
-        let Some(a) = parse_mpop(out, argv, 1) else { return };
-        let db = client.db;
+        let MultiCtx {
+            shard,
+            client,
+            argv,
+            out,
+            txn: held,
+            ..
+        } = ctx;
+        let Some(a) = parse_mpop(out, argv, 1) else {
+            return;
+        };
         let targets: Vec<usize> = a.keys.iter().map(|k| shard.shard_of_key(k)).collect();
         let txn = multi::lock(shard, held, targets.iter().copied()).await;
-        for (key, &t) in a.keys.iter().zip(&targets) {
-            let k = key.clone();
-            let (end, count) = (a.end, a.count);
-            let step = txn.run(t, move |s| match mpop_step(&mut s.ks.borrow_mut(), db, &k, end, count, unix_ms()) {
-                MpopStep::Next => Ok(None),
-                MpopStep::WrongType => Err(WrongType),
-                MpopStep::Popped(v) => Ok(Some(v)),
-            }).await;
-            match step {
-                Ok(None) => continue,
-                Err(WrongType) => return out.err(ERR_WRONGTYPE),
-                Ok(Some(items)) => return mpop_reply(out, key, &items),
-            }
+        match mpop_in_txn(&txn, shard, client.db, &a.keys, a.end, a.count).await {
+            Err(WrongType) => out.err(ERR_WRONGTYPE),
+            Ok(Some((key, items))) => mpop_reply(out, &key, &items),
+            Ok(None) => out.null_array(),
         }
-        out.null_array();
     })
+}
+
+/// LMPOP over keys of several shards, inside a transaction that holds them: the first
+/// non-empty list in key order gives up to `count` elements.
+pub async fn mpop_in_txn(
+    txn: &multi::TxnHandle<'_>,
+    shard: &crate::shard::Shard,
+    db: usize,
+    keys: &[Vec<u8>],
+    end: End,
+    count: usize,
+) -> Result<Option<(Vec<u8>, Vec<SmallBytes>)>, WrongType> {
+    for key in keys {
+        let k = key.clone();
+        let step = txn
+            .run(shard.shard_of_key(key), move |s| {
+                match mpop_step(&mut s.ks.borrow_mut(), db, &k, end, count, unix_ms()) {
+                    MpopStep::Next => Ok(None),
+                    MpopStep::WrongType => Err(WrongType),
+                    MpopStep::Popped(v) => Ok(Some(v)),
+                }
+            })
+            .await?;
+        if let Some(items) = step {
+            return Ok(Some((key.clone(), items)));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //!   are coordinated in `crate::dispatch`, which calls back into the family files for the work
 //!   each shard does.
 
+pub mod blocking;
 pub mod connection;
 pub mod docs;
 pub mod generic;
@@ -165,11 +166,12 @@ pub struct Registry {
 }
 
 /// The families' tables, in the order COMMAND lists them.
-fn families() -> [&'static [CommandSpec]; 8] {
+fn families() -> [&'static [CommandSpec]; 9] {
     [
         string::COMMANDS,
         hash::COMMANDS,
         list::COMMANDS,
+        blocking::COMMANDS,
         set::COMMANDS,
         sorted_set::COMMANDS,
         generic::COMMANDS,
@@ -446,7 +448,9 @@ pub fn range_arg(out: &mut Out, arg: &[u8], min: i64, max: i64, msg: Option<&str
     if v < min || v > max {
         match msg {
             Some(m) => out.err(m),
-            None => out.err(format!("value is out of range, value must between {min} and {max}")),
+            None => out.err(format!(
+                "value is out of range, value must between {min} and {max}"
+            )),
         }
         return None;
     }
@@ -456,7 +460,13 @@ pub fn range_arg(out: &mut Out, arg: &[u8], min: i64, max: i64, msg: Option<&str
 /// Valkey's `getPositiveLongFromObjectOrReply`: a non-negative integer; both a non-integer
 /// and a negative one get `msg`, by default "value is out of range, must be positive".
 pub fn positive_arg(out: &mut Out, arg: &[u8], msg: Option<&str>) -> Option<i64> {
-    range_arg(out, arg, 0, i64::MAX, Some(msg.unwrap_or("value is out of range, must be positive")))
+    range_arg(
+        out,
+        arg,
+        0,
+        i64::MAX,
+        Some(msg.unwrap_or("value is out of range, must be positive")),
+    )
 }
 
 /// The "wrong number of arguments" error for a command by full name.

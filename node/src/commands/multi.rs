@@ -35,6 +35,9 @@ pub struct MultiCtx<'a> {
 /// A future that lives on the shard's thread.
 pub type LocalFut<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
+/// A future with an output that lives on the shard's thread.
+pub type LocalFutOut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
 /// A multi-key command's coordinator.
 pub type Coord = for<'a> fn(MultiCtx<'a>) -> LocalFut<'a>;
 

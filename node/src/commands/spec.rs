@@ -232,6 +232,8 @@ pub enum Exec {
     Node(super::NodeCmd),
     /// Has subcommands and nothing of its own (CLIENT, CONFIG, OBJECT…).
     Container,
+    /// Reads and writes keys and may wait for them (BLPOP…): see `crate::commands::blocking`.
+    Block(&'static super::blocking::BlockSpec),
 }
 
 /// One command or subcommand.

@@ -77,7 +77,7 @@ fn arity_matches_arguments() {
 fn exec_kinds_fit_key_specs() {
     for r in &registry().all {
         match r.spec.exec {
-            Exec::Key(_) => assert!(
+            Exec::Key(_) | Exec::Block(_) => assert!(
                 !r.spec.keys.is_empty(),
                 "{}: key command without key specs",
                 r.fullname
@@ -106,7 +106,8 @@ fn multi_key_commands_have_a_coordinator() {
                 .keys
                 .iter()
                 .any(|k| !matches!(k.find, FindKeys::Range { lastkey: 0, .. }));
-        if several {
+        // Blocking commands run across shards through `blocking::run` instead.
+        if several && !matches!(r.spec.exec, Exec::Block(_)) {
             assert!(
                 r.spec.multi.is_some(),
                 "{}: several keys but no multi-shard coordinator",

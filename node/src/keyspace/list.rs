@@ -85,7 +85,11 @@ pub enum End {
 
 impl ListVal {
     pub fn new() -> ListVal {
-        ListVal { items: VecDeque::new(), lp_bytes: LP_OVERHEAD, quicklist: false }
+        ListVal {
+            items: VecDeque::new(),
+            lp_bytes: LP_OVERHEAD,
+            quicklist: false,
+        }
     }
 
     /// The OBJECT ENCODING name.
@@ -172,13 +176,19 @@ impl ListVal {
     /// Position of `index` (negative from the end), when it is inside the list.
     fn resolve(&self, index: i64) -> Option<usize> {
         let len = self.items.len() as i64;
-        let i = if index < 0 { len.checked_add(index)? } else { index };
+        let i = if index < 0 {
+            len.checked_add(index)?
+        } else {
+            index
+        };
         (0..len).contains(&i).then_some(i as usize)
     }
 
     /// Replaces the element at `index`; false when out of range.
     pub fn set(&mut self, index: i64, elem: &[u8]) -> bool {
-        let Some(i) = self.resolve(index) else { return false };
+        let Some(i) = self.resolve(index) else {
+            return false;
+        };
         self.lp_bytes -= lp_entry_bytes(&self.items[i]);
         self.lp_bytes += lp_entry_bytes(elem);
         self.items[i] = SmallBytes::new(elem);
@@ -219,8 +229,16 @@ impl ListVal {
     /// from the end), clipped; `None` when empty.
     pub fn range(&self, start: i64, end: i64) -> Option<(usize, usize)> {
         let len = self.items.len() as i64;
-        let mut start = if start < 0 { len.saturating_add(start) } else { start };
-        let mut end = if end < 0 { len.saturating_add(end) } else { end };
+        let mut start = if start < 0 {
+            len.saturating_add(start)
+        } else {
+            start
+        };
+        let mut end = if end < 0 {
+            len.saturating_add(end)
+        } else {
+            end
+        };
         if start < 0 {
             start = 0;
         }
@@ -291,7 +309,10 @@ mod tests {
         assert_eq!(l.range(-100, 100), Some((0, 3)));
         assert_eq!(l.range(3, 1), None);
         l.keep_range(1, 2);
-        assert_eq!(l.iter().map(|e| e.to_vec()).collect::<Vec<_>>(), [b"b".to_vec(), b"c".to_vec()]);
+        assert_eq!(
+            l.iter().map(|e| e.to_vec()).collect::<Vec<_>>(),
+            [b"b".to_vec(), b"c".to_vec()]
+        );
         let want = LP_OVERHEAD + l.iter().map(|e| lp_entry_bytes(e)).sum::<usize>();
         assert_eq!(l.lp_bytes, want);
     }

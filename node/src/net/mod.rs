@@ -27,12 +27,85 @@ pub enum Flow {
     Abort,
 }
 
+/// What a session may do with its socket while it handles input: write the replies so far
+/// (before it waits, e.g. for a blocked BLPOP), and watch for more input or the peer leaving
+/// without consuming anything the parser has not seen.
+pub struct Peer<'a> {
+    stream: &'a mut TcpStream,
+    /// Bytes read while the session was busy; they follow the session's input.
+    extra: Vec<u8>,
+    closed: bool,
+    written: usize,
+}
+
+impl Peer<'_> {
+    /// Writes `buf` and clears it; false when the connection is broken.
+    pub async fn flush(&mut self, buf: &mut Vec<u8>) -> bool {
+        if buf.is_empty() {
+            return !self.closed;
+        }
+        let (res, b) = self.stream.write_all(std::mem::take(buf)).await;
+        *buf = b;
+        self.written += buf.len();
+        buf.clear();
+        if res.is_err() {
+            self.closed = true;
+        }
+        !self.closed
+    }
+
+    /// Resolves when there is input to read or the peer has closed. Cancel-safe: it only
+    /// polls readiness, it consumes nothing.
+    pub async fn readable(&self) {
+        let _ = self.stream.readable(false).await;
+    }
+
+    /// Reads what is there (after [`Peer::readable`]); false when the peer closed.
+    pub async fn read_more(&mut self) -> bool {
+        self.extra.reserve(READ_CHUNK);
+        let len = self.extra.len();
+        let (res, buf) = self
+            .stream
+            .read(std::mem::take(&mut self.extra).slice_mut(len..))
+            .await;
+        self.extra = buf.into_inner();
+        match res {
+            Ok(0) | Err(_) => {
+                self.closed = true;
+                false
+            }
+            Ok(_) => true,
+        }
+    }
+
+    /// Bytes read while waiting that are not yet in the session's input.
+    pub fn pending_input(&self) -> usize {
+        self.extra.len()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
 /// The protocol side of a connection.
 pub trait Session {
     /// `input` holds the bytes read so far (the session removes what it consumed); append
-    /// replies to `output`.
-    fn on_input(&mut self, input: &mut Vec<u8>, output: &mut Vec<u8>)
-        -> impl Future<Output = Flow>;
+    /// replies to `output`. `peer` lets the session write early and watch the socket while
+    /// it waits.
+    fn on_input(
+        &mut self,
+        input: &mut Vec<u8>,
+        output: &mut Vec<u8>,
+        peer: &mut Peer<'_>,
+    ) -> impl Future<Output = Flow>;
+    /// Whether messages may arrive for the client without a request (pub/sub): the
+    /// connection then also waits for [`Session::pushes_ready`] while idle.
+    fn wants_pushes(&self) -> bool;
+    /// Resolves when pushed messages are queued.
+    fn pushes_ready(&self) -> impl Future<Output = ()>;
+    /// Moves queued pushed messages into `output`.
+    fn take_pushes(&mut self, output: &mut Vec<u8>);
     /// How many more bytes the session knows it needs (a big argument being read), if any.
     fn wanted(&self, input: &[u8]) -> Option<usize>;
     /// Whether the connection should stop reading (shutdown, CLIENT KILL).
@@ -45,9 +118,33 @@ pub trait Session {
 pub async fn drive<S: Session>(mut stream: TcpStream, session: &mut S) {
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // Input read while the session waited (a blocked command) must be handled before the
+    // next read, which might never come.
+    let mut unhandled = false;
     loop {
         if session.should_stop() {
             break;
+        }
+        if session.wants_pushes() && !unhandled {
+            session.take_pushes(&mut output);
+            if !output.is_empty() {
+                let (res, buf) = stream.write_all(output).await;
+                output = buf;
+                output.clear();
+                if res.is_err() {
+                    break;
+                }
+            }
+            // Idle with subscriptions: wake for input or for a message to deliver. Only
+            // readiness is awaited here (cancel-safe); the read itself follows below.
+            let mut got_push = false;
+            monoio::select! {
+                _ = stream.readable(false) => {}
+                _ = session.pushes_ready() => { got_push = true; }
+            }
+            if got_push {
+                continue;
+            }
         }
         // Room for the next read: a chunk, or what a big argument still needs (growing
         // geometrically so a declared 512 MB argument is not allocated before it arrives).
@@ -60,18 +157,37 @@ pub async fn drive<S: Session>(mut stream: TcpStream, session: &mut S) {
         }
         // monoio reads a Vec from its start; a slice over the spare capacity appends instead,
         // keeping the bytes of a command that is still incomplete.
-        let len = input.len();
-        let (res, buf) = stream.read(input.slice_mut(len..)).await;
-        input = buf.into_inner();
-        let n = match res {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let n = if unhandled {
+            0
+        } else {
+            let len = input.len();
+            let (res, buf) = stream.read(input.slice_mut(len..)).await;
+            input = buf.into_inner();
+            match res {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            }
         };
-        let flow = session.on_input(&mut input, &mut output).await;
-        if flow == Flow::Abort {
+        let mut peer = Peer {
+            stream: &mut stream,
+            extra: Vec::new(),
+            closed: false,
+            written: 0,
+        };
+        let flow = session.on_input(&mut input, &mut output, &mut peer).await;
+        let Peer {
+            extra,
+            closed,
+            written: early,
+            ..
+        } = peer;
+        if flow == Flow::Abort || closed {
             break;
         }
-        let written = output.len();
+        input.extend_from_slice(&extra);
+        unhandled = !extra.is_empty();
+        let n = n + extra.len();
+        let written = output.len() + early;
         if !output.is_empty() {
             let (res, buf) = stream.write_all(output).await;
             output = buf;

@@ -17,6 +17,7 @@
 //! Shard-ordered transactions (`txn.rs`) lock a set of shards in ascending order so that a
 //! multi-key command spanning shards is atomic, as in Valkey.
 
+pub mod block;
 pub mod ring;
 pub mod stats;
 pub mod txn;
@@ -65,7 +66,13 @@ pub enum Msg {
     },
     /// The transaction `txn` is over: unlock.
     Release { txn: TxnId },
+    /// Run `job` here, whatever lock is held, and answer nothing. Posts never touch the
+    /// keyspace: they wake a blocked client or deliver a message to a connection.
+    Post { job: PostJob },
 }
+
+/// A fire-and-forget job for another shard (see [`Msg::Post`]).
+pub type PostJob = Box<dyn FnOnce(&Shard) + Send>;
 
 /// How one shard is woken: an eventfd, written only when the shard says it is asleep.
 pub struct ShardWake {
@@ -230,6 +237,12 @@ pub struct Shard {
     from: RefCell<Vec<Option<Consumer<Msg>>>>,
     overflow: RefCell<Vec<VecDeque<Msg>>>,
     pending: RefCell<Slab<Pending>>,
+    /// Posts this shard made to itself, run by the inbox task.
+    self_posts: RefCell<VecDeque<PostJob>>,
+    /// Clients blocked on keys of this shard (BLPOP and friends).
+    pub blocked: RefCell<block::BlockTable>,
+    /// Wake-ups for this shard's clients blocked on keys of several shards.
+    wakes: RefCell<Slab<WakeSlot>>,
     lock: Cell<Option<TxnId>>,
     deferred: RefCell<VecDeque<Msg>>,
     lock_waiters: RefCell<Vec<Waker>>,
@@ -256,6 +269,9 @@ impl Shard {
             from: RefCell::new(mesh.from),
             overflow: RefCell::new((0..shards).map(|_| VecDeque::new()).collect()),
             pending: RefCell::new(Slab::new()),
+            self_posts: RefCell::new(VecDeque::new()),
+            blocked: RefCell::new(block::BlockTable::default()),
+            wakes: RefCell::new(Slab::new()),
             lock: Cell::new(None),
             deferred: RefCell::new(VecDeque::new()),
             lock_waiters: RefCell::new(Vec::new()),
@@ -457,6 +473,8 @@ impl Shard {
             self.handle(msg);
         }
         if self.lock.get().is_none() {
+            // What the transaction pushed may serve blocked clients now that it is over.
+            block::serve_ready(self);
             for w in self.lock_waiters.borrow_mut().drain(..) {
                 w.wake();
             }
@@ -508,12 +526,74 @@ impl Shard {
                 }
             }
             Msg::Release { txn } => self.release_local(txn),
+            Msg::Post { job } => job(self),
+        }
+    }
+
+    /// Runs `job` on shard `target` without waiting for it (see [`Msg::Post`]).
+    pub fn post(&self, target: usize, job: PostJob) {
+        if target == self.id {
+            self.self_posts.borrow_mut().push_back(job);
+            self.node.wakes[self.id].wake();
+        } else {
+            self.send(target, Msg::Post { job });
+        }
+    }
+
+    /// A ticket for a result another shard will deliver later with [`Shard::complete`]
+    /// (a blocked command's reply), and the future that receives it.
+    pub fn new_ticket(self: &Rc<Self>) -> (usize, Ticket) {
+        let ticket = self.pending.borrow_mut().insert(Pending::Waiting(None));
+        (
+            ticket,
+            Ticket(CallFuture {
+                shard: self.clone(),
+                ticket,
+                done: false,
+            }),
+        )
+    }
+
+    /// Delivers `result` for `ticket` of shard `home`.
+    pub fn complete(&self, home: usize, ticket: usize, result: Box<dyn Any + Send>) {
+        if home == self.id {
+            self.handle(Msg::Done { ticket, result });
+        } else {
+            self.send(home, Msg::Done { ticket, result });
+        }
+    }
+
+    /// A wake-up slot for a client blocked on keys of several shards.
+    pub fn new_wake(self: &Rc<Self>) -> Wake {
+        let id = self.wakes.borrow_mut().insert(WakeSlot::default());
+        Wake {
+            shard: self.clone(),
+            id,
+        }
+    }
+
+    /// Wakes slot `id` (a key it waits on may be ready); a gone slot is ignored.
+    pub fn wake_slot(&self, id: usize) {
+        if let Some(w) = self.wakes.borrow_mut().get_mut(id) {
+            w.woken = true;
+            if let Some(waker) = w.waker.take() {
+                waker.wake();
+            }
         }
     }
 
     /// Drains the incoming rings (bounded per ring); returns how many messages it handled.
     fn drain_inbox(&self) -> usize {
         let mut handled = 0;
+        // Bounded by what was queued when the drain began.
+        let queued = self.self_posts.borrow().len();
+        for _ in 0..queued {
+            let Some(job) = self.self_posts.borrow_mut().pop_front() else {
+                break;
+            };
+            job(self);
+            handled += 1;
+        }
         for src in 0..self.node.shards {
             for _ in 0..DRAIN_PER_RING {
                 let msg = {
@@ -531,7 +611,8 @@ impl Shard {
     }
 
     fn inbox_has_items(&self) -> bool {
-        self.from.borrow().iter().flatten().any(Consumer::has_items)
+        !self.self_posts.borrow().is_empty()
+            || self.from.borrow().iter().flatten().any(Consumer::has_items)
     }
 
     /// The inbox task; see the module documentation. Returns at shutdown, once no client is
@@ -643,5 +724,69 @@ impl Drop for CallFuture {
                 *slot = Pending::Abandoned;
             }
         }
+    }
+}
+
+/// The future of a [`Shard::new_ticket`] result. Dropping it before the result came is only
+/// right when no result will come ([`Ticket::discard`]); otherwise the result is dropped on
+/// arrival.
+pub struct Ticket(CallFuture);
+
+impl Ticket {
+    /// Gives up a ticket whose result will never be sent.
+    pub fn discard(&mut self) {
+        if !self.0.done {
+            self.0.shard.pending.borrow_mut().try_remove(self.0.ticket);
+            self.0.done = true;
+        }
+    }
+}
+
+impl Future for Ticket {
+    type Output = Box<dyn Any + Send>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+#[derive(Default)]
+struct WakeSlot {
+    woken: bool,
+    waker: Option<Waker>,
+}
+
+/// A wake-up slot (see [`Shard::new_wake`]); freed on drop.
+pub struct Wake {
+    shard: Rc<Shard>,
+    id: usize,
+}
+
+impl Wake {
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Resolves once the slot was woken since the last call.
+    pub async fn woken(&self) {
+        std::future::poll_fn(|cx| {
+            let mut wakes = self.shard.wakes.borrow_mut();
+            let Some(w) = wakes.get_mut(self.id) else {
+                return Poll::Ready(());
+            };
+            if w.woken {
+                w.woken = false;
+                Poll::Ready(())
+            } else {
+                w.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Wake {
+    fn drop(&mut self) {
+        self.shard.wakes.borrow_mut().try_remove(self.id);
     }
 }

@@ -1,0 +1,645 @@
+//! Blocking commands: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP (and the sorted-set ones,
+//! which plug in the same way), and how a connection waits for them.
+//!
+//! A blocking command is its non-blocking attempt plus a wait. The attempt runs where the keys
+//! are; when it finds nothing, the client is registered as a waiter there in the same step
+//! (no write can slip in between), the replies of the commands before it go out, and the
+//! connection waits for one of: the reply (a write made a key ready and the command was re-run
+//! on the key's shard — `crate::shard::block`), the timeout, or the client leaving. A timeout
+//! or a departure first cancels the waiter on its shard; if the shard says it was already
+//! served, the reply on its way is awaited instead, so nothing popped is ever dropped by a
+//! race with the timer.
+//!
+//! Keys on several shards (standalone mode): the attempt runs as a shard-ordered transaction
+//! over them, and waiters on each shard only wake this connection, which re-runs the attempt.
+//!
+//! Inside MULTI, as in Valkey, a blocking command does not block: it answers as if it had
+//! timed out.
+
+use super::list::{self, WrongType};
+use super::multi;
+use super::spec::{
+    acl, flag, key_at, keyflag as kf, keys_from, BeginSearch, CommandSpec, Exec, FindKeys, Group,
+    KeySpec,
+};
+use super::{KeyCtx, Resolved, ERR_SYNTAX, ERR_WRONGTYPE};
+use crate::keyspace::list::End;
+use crate::net::Peer;
+use crate::resp::Out;
+use crate::session::ClientState;
+use crate::shard::block::{AttemptFn, Waiter, WaiterKind};
+use crate::shard::{unix_ms, Shard, Txn};
+use std::rc::Rc;
+
+/// How a blocking command is checked, attempted and timed out.
+pub struct BlockSpec {
+    /// Checks the arguments in Valkey's order; the timeout argument's index, or `None` after
+    /// an error reply.
+    pub prepare: fn(&mut Out, &[&[u8]]) -> Option<usize>,
+    /// The non-blocking attempt (see [`AttemptFn`]).
+    pub attempt: AttemptFn,
+    /// The attempt over keys of several shards, inside a transaction holding them all.
+    pub attempt_across: for<'a> fn(Across<'a>) -> multi::LocalFutOut<'a, bool>,
+    /// The reply when the time is up.
+    pub timeout_reply: fn(&mut Out),
+    /// The value type whose keys can serve the command.
+    pub type_name: &'static str,
+}
+
+/// What a cross-shard attempt gets.
+pub struct Across<'a> {
+    pub txn: &'a multi::TxnHandle<'a>,
+    pub shard: &'a Rc<Shard>,
+    pub db: usize,
+    pub argv: &'a [Vec<u8>],
+    pub out: &'a mut Out,
+}
+
+const BPOP_KEYS: &[KeySpec] = &[keys_from(1, -2, 1, kf::RW | kf::ACCESS | kf::DELETE)];
+const BMOVE_KEYS: &[KeySpec] = &[
+    key_at(1, kf::RW | kf::ACCESS | kf::DELETE),
+    key_at(2, kf::RW | kf::INSERT),
+];
+const BLMPOP_KEYS: &[KeySpec] = &[KeySpec {
+    notes: None,
+    flags: kf::RW | kf::ACCESS | kf::DELETE,
+    begin: BeginSearch::Index(2),
+    find: FindKeys::Keynum {
+        keynumidx: 0,
+        firstkey: 1,
+        step: 1,
+    },
+}];
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        keys: BPOP_KEYS,
+        exec: Exec::Block(&BLPOP),
+        history: &[("6.0.0", "`timeout` is interpreted as a double instead of an integer.")],
+        ..CommandSpec::new("blpop", -3, flag::WRITE | flag::BLOCKING, acl::LIST, Group::List, "2.0.0",
+            "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+            "O(N) where N is the number of provided keys.", "key:key... timeout:double")
+    },
+    CommandSpec {
+        keys: BPOP_KEYS,
+        exec: Exec::Block(&BRPOP),
+        history: &[("6.0.0", "`timeout` is interpreted as a double instead of an integer.")],
+        ..CommandSpec::new("brpop", -3, flag::WRITE | flag::BLOCKING, acl::LIST, Group::List, "2.0.0",
+            "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+            "O(N) where N is the number of provided keys.", "key:key... timeout:double")
+    },
+    CommandSpec {
+        keys: BMOVE_KEYS,
+        exec: Exec::Block(&BLMOVE),
+        ..CommandSpec::new("blmove", 6, flag::WRITE | flag::DENYOOM | flag::BLOCKING, acl::LIST, Group::List, "6.2.0",
+            "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+            "O(1)", "source:key destination:key wherefrom=(LEFT|RIGHT) whereto=(LEFT|RIGHT) timeout:double")
+    },
+    CommandSpec {
+        keys: BMOVE_KEYS,
+        exec: Exec::Block(&BRPOPLPUSH),
+        doc_flags: &["deprecated"],
+        deprecated: Some(("6.2.0", "`BLMOVE` with the `RIGHT` and `LEFT` arguments")),
+        history: &[("6.0.0", "`timeout` is interpreted as a double instead of an integer.")],
+        ..CommandSpec::new("brpoplpush", 4, flag::WRITE | flag::DENYOOM | flag::BLOCKING, acl::LIST, Group::List, "2.2.0",
+            "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+            "O(1)", "source:key destination:key timeout:double")
+    },
+    CommandSpec {
+        keys: BLMPOP_KEYS,
+        exec: Exec::Block(&BLMPOP),
+        ..CommandSpec::new("blmpop", -5, flag::WRITE | flag::BLOCKING, acl::LIST, Group::List, "7.0.0",
+            "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+            "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+            "timeout:double numkeys:integer key:key... where=(LEFT|RIGHT) [COUNT count:integer]")
+    },
+];
+
+fn null_array(out: &mut Out) {
+    out.null_array();
+}
+
+fn null(out: &mut Out) {
+    out.null();
+}
+
+/// Checks a timeout argument; false after Valkey's error reply.
+fn timeout_ok(out: &mut Out, arg: &[u8]) -> bool {
+    match crate::util::timeout_ms(arg) {
+        Ok(_) => true,
+        Err(e) => {
+            out.err(e.text());
+            false
+        }
+    }
+}
+
+// ---- BLPOP / BRPOP ----
+
+fn bpop_prepare(out: &mut Out, argv: &[&[u8]]) -> Option<usize> {
+    let t = argv.len() - 1;
+    timeout_ok(out, argv[t]).then_some(t)
+}
+
+fn bpop_attempt(ctx: &mut KeyCtx<'_>, argv: &[&[u8]], end: End) -> bool {
+    let now = ctx.now_ms;
+    for key in &argv[1..argv.len() - 1] {
+        match list::pop(ctx.ks, ctx.db, key, end, 1, now) {
+            Err(WrongType) => {
+                ctx.out.err(ERR_WRONGTYPE);
+                return true;
+            }
+            Ok(Some(mut v)) if !v.is_empty() => {
+                let e = v.remove(0);
+                ctx.out.array(2);
+                ctx.out.bulk(key);
+                ctx.out.bulk(&e);
+                return true;
+            }
+            _ => continue,
+        }
+    }
+    false
+}
+
+fn blpop_attempt(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) -> bool {
+    bpop_attempt(ctx, argv, End::Left)
+}
+
+fn brpop_attempt(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) -> bool {
+    bpop_attempt(ctx, argv, End::Right)
+}
+
+fn bpop_across(a: Across<'_>, end: End) -> multi::LocalFutOut<'_, bool> {
+    Box::pin(async move {
+        let keys = &a.argv[1..a.argv.len() - 1];
+        match list::mpop_in_txn(a.txn, a.shard, a.db, keys, end, 1).await {
+            Err(WrongType) => {
+                a.out.err(ERR_WRONGTYPE);
+                true
+            }
+            Ok(Some((key, items))) => {
+                a.out.array(2);
+                a.out.bulk(&key);
+                a.out.bulk(&items[0]);
+                true
+            }
+            Ok(None) => false,
+        }
+    })
+}
+
+fn blpop_across(a: Across<'_>) -> multi::LocalFutOut<'_, bool> {
+    bpop_across(a, End::Left)
+}
+
+fn brpop_across(a: Across<'_>) -> multi::LocalFutOut<'_, bool> {
+    bpop_across(a, End::Right)
+}
+
+pub static BLPOP: BlockSpec = BlockSpec {
+    prepare: bpop_prepare,
+    attempt: blpop_attempt,
+    attempt_across: blpop_across,
+    timeout_reply: null_array,
+    type_name: "list",
+};
+
+pub static BRPOP: BlockSpec = BlockSpec {
+    prepare: bpop_prepare,
+    attempt: brpop_attempt,
+    attempt_across: brpop_across,
+    timeout_reply: null_array,
+    type_name: "list",
+};
+
+// ---- BLMOVE / BRPOPLPUSH ----
+
+fn move_ends(argv: &[&[u8]]) -> Option<(End, End)> {
+    if argv.len() == 4 {
+        return Some((End::Right, End::Left));
+    }
+    Some((list::end_word(argv[3])?, list::end_word(argv[4])?))
+}
+
+fn bmove_prepare(out: &mut Out, argv: &[&[u8]]) -> Option<usize> {
+    if move_ends(argv).is_none() {
+        out.err(ERR_SYNTAX);
+        return None;
+    }
+    let t = argv.len() - 1;
+    timeout_ok(out, argv[t]).then_some(t)
+}
+
+fn bmove_attempt(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) -> bool {
+    let Some(ends) = move_ends(argv) else {
+        return false;
+    };
+    let now = ctx.now_ms;
+    match list::list_mut(ctx.ks, ctx.db, argv[1], now) {
+        Err(WrongType) => {
+            ctx.out.err(ERR_WRONGTYPE);
+            true
+        }
+        Ok(None) => false,
+        Ok(Some(_)) => {
+            list::lmove_local(ctx.ks, ctx.db, argv[1], argv[2], ends, now, ctx.out);
+            true
+        }
+    }
+}
+
+fn bmove_across(a: Across<'_>) -> multi::LocalFutOut<'_, bool> {
+    Box::pin(async move {
+        let argv: Vec<&[u8]> = a.argv.iter().map(Vec::as_slice).collect();
+        let Some(ends) = move_ends(&argv) else {
+            return false;
+        };
+        list::lmove_in_txn(a.txn, a.shard, a.db, &a.argv[1], &a.argv[2], ends, a.out).await
+    })
+}
+
+pub static BLMOVE: BlockSpec = BlockSpec {
+    prepare: bmove_prepare,
+    attempt: bmove_attempt,
+    attempt_across: bmove_across,
+    timeout_reply: null,
+    type_name: "list",
+};
+
+pub static BRPOPLPUSH: BlockSpec = BlockSpec {
+    prepare: bmove_prepare,
+    attempt: bmove_attempt,
+    attempt_across: bmove_across,
+    timeout_reply: null,
+    type_name: "list",
+};
+
+// ---- BLMPOP ----
+
+fn blmpop_prepare(out: &mut Out, argv: &[&[u8]]) -> Option<usize> {
+    list::parse_mpop(out, argv, 2)?;
+    timeout_ok(out, argv[1]).then_some(1)
+}
+
+fn blmpop_attempt(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) -> bool {
+    let mut sink = Out::new(false);
+    let Some(a) = list::parse_mpop(&mut sink, argv, 2) else {
+        return false;
+    };
+    let now = ctx.now_ms;
+    for key in &a.keys {
+        match list::mpop_step(ctx.ks, ctx.db, key, a.end, a.count, now) {
+            list::MpopStep::Next => continue,
+            list::MpopStep::WrongType => {
+                ctx.out.err(ERR_WRONGTYPE);
+                return true;
+            }
+            list::MpopStep::Popped(items) => {
+                list::mpop_reply(ctx.out, key, &items);
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn blmpop_across(a: Across<'_>) -> multi::LocalFutOut<'_, bool> {
+    Box::pin(async move {
+        let argv: Vec<&[u8]> = a.argv.iter().map(Vec::as_slice).collect();
+        let mut sink = Out::new(false);
+        let Some(p) = list::parse_mpop(&mut sink, &argv, 2) else {
+            return false;
+        };
+        match list::mpop_in_txn(a.txn, a.shard, a.db, &p.keys, p.end, p.count).await {
+            Err(WrongType) => {
+                a.out.err(ERR_WRONGTYPE);
+                true
+            }
+            Ok(Some((key, items))) => {
+                list::mpop_reply(a.out, &key, &items);
+                true
+            }
+            Ok(None) => false,
+        }
+    })
+}
+
+pub static BLMPOP: BlockSpec = BlockSpec {
+    prepare: blmpop_prepare,
+    attempt: blmpop_attempt,
+    attempt_across: blmpop_across,
+    timeout_reply: null_array,
+    type_name: "list",
+};
+
+// ---- waiting ----
+
+/// How a blocking command ended for the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The reply is in `out`.
+    Replied,
+    /// The client left while waiting.
+    ClientGone,
+}
+
+/// The result of an attempt on the keys' shard.
+enum Attempt {
+    Replied(Vec<u8>),
+    Blocked(usize),
+}
+
+/// Runs a blocking command for a connection: attempt, and if nothing is there, wait (see the
+/// module documentation). `key_pos` are the positions of its keys in `argv`.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    spec: &'static BlockSpec,
+    shard: &Rc<Shard>,
+    client: &ClientState,
+    _r: &Resolved,
+    argv: &[&[u8]],
+    key_pos: &[usize],
+    out: &mut Out,
+    peer: &mut Peer<'_>,
+    in_multi: bool,
+) -> Ended {
+    let Some(t_idx) = (spec.prepare)(out, argv) else {
+        return Ended::Replied;
+    };
+    let timeout = crate::util::timeout_ms(argv[t_idx]).unwrap_or(0);
+    let deadline = (timeout > 0)
+        .then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout as u64));
+    let mut targets: Vec<usize> = key_pos
+        .iter()
+        .map(|&p| shard.shard_of_key(argv[p]))
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+    let db = client.db;
+    let resp3 = client.resp3;
+    if targets.len() <= 1 {
+        let target = targets.first().copied().unwrap_or(shard.id);
+        let (ticket, mut reply) = shard.new_ticket();
+        let home = shard.id;
+        let keys: Vec<Vec<u8>> = key_pos.iter().map(|&p| argv[p].to_vec()).collect();
+        let attempt = shard
+            .call(target, move |s| {
+                let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+                let mut o = Out::new(resp3);
+                let served = {
+                    let mut ks = s.ks.borrow_mut();
+                    let config = s.config.borrow();
+                    let mut ctx = KeyCtx {
+                        ks: &mut ks,
+                        db,
+                        now_ms: unix_ms(),
+                        out: &mut o,
+                        config: &config,
+                    };
+                    (spec.attempt)(&mut ctx, &argv)
+                };
+                if served {
+                    let errors = o.take_errors();
+                    s.stats.borrow_mut().add_errors(errors);
+                    crate::shard::block::serve_ready(s);
+                    return Attempt::Replied(o.buf);
+                }
+                if in_multi {
+                    return Attempt::Replied(Vec::new());
+                }
+                let w = Waiter {
+                    home,
+                    db,
+                    keys,
+                    type_name: spec.type_name,
+                    kind: WaiterKind::Local {
+                        argv: owned,
+                        resp3,
+                        attempt: spec.attempt,
+                        ticket,
+                    },
+                };
+                let id = s.blocked.borrow_mut().register(&mut s.ks.borrow_mut(), w);
+                Attempt::Blocked(id)
+            })
+            .await;
+        let waiter = match attempt {
+            Attempt::Replied(bytes) => {
+                reply.discard();
+                if bytes.is_empty() {
+                    (spec.timeout_reply)(out);
+                } else {
+                    out.raw(&bytes);
+                }
+                return Ended::Replied;
+            }
+            Attempt::Blocked(id) => id,
+        };
+        client.info.blocked.set(true);
+        let ended = wait_local(shard, target, waiter, &mut reply, deadline, spec, out, peer).await;
+        client.info.blocked.set(false);
+        return ended;
+    }
+    wait_across(
+        spec, shard, db, &owned, key_pos, &targets, deadline, out, peer, in_multi, client,
+    )
+    .await
+}
+
+/// A deadline as a future (never, without one).
+async fn until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => {
+            monoio::time::sleep(d.saturating_duration_since(std::time::Instant::now())).await
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn wait_local(
+    shard: &Rc<Shard>,
+    target: usize,
+    waiter: usize,
+    reply: &mut crate::shard::Ticket,
+    deadline: Option<std::time::Instant>,
+    spec: &'static BlockSpec,
+    out: &mut Out,
+    peer: &mut Peer<'_>,
+) -> Ended {
+    // The replies of the commands before this one go out now.
+    if !peer.flush(&mut out.buf).await {
+        return cancel_local(shard, target, waiter, reply, out, Ended::ClientGone).await;
+    }
+    let timer = until(deadline);
+    let mut timer = std::pin::pin!(timer);
+    // Bounded by the client: every turn either ends or reads input the client sent.
+    loop {
+        let mut timed_out = false;
+        let mut readable = false;
+        let mut got: Option<Box<dyn std::any::Any + Send>> = None;
+        monoio::select! {
+            r = &mut *reply => { got = Some(r); }
+            _ = &mut timer => { timed_out = true; }
+            _ = peer.readable() => { readable = true; }
+        }
+        if let Some(r) = got {
+            write_reply(out, r);
+            return Ended::Replied;
+        }
+        if timed_out {
+            let ended = cancel_local(shard, target, waiter, reply, out, Ended::Replied).await;
+            if out.buf.is_empty() {
+                (spec.timeout_reply)(out);
+            }
+            return ended;
+        }
+        if readable && !peer.read_more().await {
+            return cancel_local(shard, target, waiter, reply, out, Ended::ClientGone).await;
+        }
+    }
+}
+
+fn write_reply(out: &mut Out, r: Box<dyn std::any::Any + Send>) {
+    if let Ok(bytes) = r.downcast::<Vec<u8>>() {
+        out.raw(&bytes);
+    }
+}
+
+/// Cancels waiter `waiter` on `target`; when it had already been served, takes the reply that
+/// is on its way (into `out`, or dropped when the client is gone).
+async fn cancel_local(
+    shard: &Rc<Shard>,
+    target: usize,
+    waiter: usize,
+    reply: &mut crate::shard::Ticket,
+    out: &mut Out,
+    ended: Ended,
+) -> Ended {
+    let removed = shard
+        .call(target, move |s| {
+            s.blocked
+                .borrow_mut()
+                .cancel(&mut s.ks.borrow_mut(), waiter)
+        })
+        .await;
+    if removed {
+        // No reply will come: give the ticket back.
+        reply.discard();
+        return ended;
+    }
+    let r = (&mut *reply).await;
+    if ended == Ended::Replied {
+        write_reply(out, r);
+        return Ended::Replied;
+    }
+    ended
+}
+
+/// Keys on several shards: attempt as a transaction; register wake-only waiters; re-attempt
+/// on every wake.
+#[allow(clippy::too_many_arguments)]
+async fn wait_across(
+    spec: &'static BlockSpec,
+    shard: &Rc<Shard>,
+    db: usize,
+    argv: &[Vec<u8>],
+    key_pos: &[usize],
+    targets: &[usize],
+    deadline: Option<std::time::Instant>,
+    out: &mut Out,
+    peer: &mut Peer<'_>,
+    in_multi: bool,
+    client: &ClientState,
+) -> Ended {
+    let wake = shard.new_wake();
+    let mut registered: Vec<(usize, usize)> = Vec::new();
+    let timer = until(deadline);
+    let mut timer = std::pin::pin!(timer);
+    // Bounded by the client: every turn serves, times out, ends, or follows a wake-up.
+    loop {
+        {
+            let txn = multi::TxnHandle::Own(Txn::lock(shard, targets.iter().copied()).await);
+            let served = (spec.attempt_across)(Across {
+                txn: &txn,
+                shard,
+                db,
+                argv,
+                out,
+            })
+            .await;
+            if served || in_multi {
+                unregister(&txn, &registered).await;
+                if !served {
+                    (spec.timeout_reply)(out);
+                }
+                return Ended::Replied;
+            }
+            if registered.is_empty() {
+                for &t in targets {
+                    let keys: Vec<Vec<u8>> = key_pos
+                        .iter()
+                        .filter(|&&p| shard.shard_of_key(&argv[p]) == t)
+                        .map(|&p| argv[p].clone())
+                        .collect();
+                    let (home, wake_id, type_name) = (shard.id, wake.id(), spec.type_name);
+                    let id = txn
+                        .run(t, move |s| {
+                            let w = Waiter {
+                                home,
+                                db,
+                                keys,
+                                type_name,
+                                kind: WaiterKind::Remote { wake: wake_id },
+                            };
+                            s.blocked.borrow_mut().register(&mut s.ks.borrow_mut(), w)
+                        })
+                        .await;
+                    registered.push((t, id));
+                }
+            }
+        }
+        client.info.blocked.set(true);
+        if !peer.flush(&mut out.buf).await {
+            return leave_across(shard, targets, &registered, client, Ended::ClientGone).await;
+        }
+        let mut timed_out = false;
+        let mut readable = false;
+        monoio::select! {
+            _ = wake.woken() => {}
+            _ = &mut timer => { timed_out = true; }
+            _ = peer.readable() => { readable = true; }
+        }
+        if timed_out {
+            (spec.timeout_reply)(out);
+            return leave_across(shard, targets, &registered, client, Ended::Replied).await;
+        }
+        if readable && !peer.read_more().await {
+            return leave_across(shard, targets, &registered, client, Ended::ClientGone).await;
+        }
+    }
+}
+
+async fn unregister(txn: &multi::TxnHandle<'_>, registered: &[(usize, usize)]) {
+    for &(t, id) in registered {
+        txn.run(t, move |s| {
+            s.blocked.borrow_mut().cancel(&mut s.ks.borrow_mut(), id)
+        })
+        .await;
+    }
+}
+
+async fn leave_across(
+    shard: &Rc<Shard>,
+    targets: &[usize],
+    registered: &[(usize, usize)],
+    client: &ClientState,
+    ended: Ended,
+) -> Ended {
+    let txn = multi::TxnHandle::Own(Txn::lock(shard, targets.iter().copied()).await);
+    unregister(&txn, registered).await;
+    client.info.blocked.set(false);
+    ended
+}
