@@ -34,6 +34,10 @@ pub struct ClientInfo {
     /// The client waits in a blocking command.
     pub blocked: Cell<bool>,
     pub user: RefCell<String>,
+    /// Pub/Sub subscriptions.
+    pub subs: RefCell<crate::pubsub::Subscriptions>,
+    /// Pub/Sub messages waiting to be written.
+    pub pushes: crate::pubsub::PushQueue,
 }
 
 impl ClientInfo {
@@ -62,6 +66,8 @@ impl ClientInfo {
             closing: Cell::new(false),
             blocked: Cell::new(false),
             user: RefCell::new("default".into()),
+            subs: RefCell::new(Default::default()),
+            pushes: Default::default(),
         }
     }
 
@@ -74,17 +80,25 @@ impl ClientInfo {
     /// The CLIENT LIST / CLIENT INFO line (without the trailing newline), in Valkey 8's format.
     pub fn info_line(&self, now_ms: i64) -> String {
         let mut s = String::with_capacity(300);
-        let flags = if self.blocked.get() {
-            "b"
-        } else if self.closing.get() {
-            "c"
-        } else {
-            "N"
-        };
+        let subs = self.subs.borrow();
+        let mut flags = String::new();
+        if subs.total() > 0 {
+            flags.push('P');
+        }
+        if self.blocked.get() {
+            flags.push('b');
+        }
+        if self.closing.get() {
+            flags.push('c');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let obl = self.obuf.get() + self.pushes.bytes.borrow().len();
         let tot_mem = self.qbuf.get() + self.qbuf_free.get() + self.obuf.get() + 1024;
         let _ = write!(
             s,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=1024 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 watch=0 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=1024 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
             self.id,
             self.addr,
             self.laddr,
@@ -94,10 +108,13 @@ impl ClientInfo {
             (now_ms - self.last_interaction_ms.get()).max(0) / 1000,
             flags,
             self.db.get(),
+            subs.channels.len(),
+            subs.patterns.len(),
+            subs.shard_channels.len(),
             self.qbuf.get(),
             self.qbuf_free.get(),
             self.argv_mem.get(),
-            self.obuf.get(),
+            obl,
             tot_mem,
             self.last_cmd.get(),
             self.user.borrow(),

@@ -182,6 +182,8 @@ pub async fn run_node(
     argv: &[&[u8]],
     out: &mut Out,
 ) {
+    use crate::pubsub::Kind;
+    use commands::pubsub as P;
     match cmd {
         NodeCmd::Keys => commands::generic::keys(shard, client, argv, out).await,
         NodeCmd::Scan => commands::generic::scan(shard, client, argv, out).await,
@@ -197,6 +199,13 @@ pub async fn run_node(
         NodeCmd::ClientList => commands::connection::client_list(shard, client, argv, out).await,
         NodeCmd::ClientKill => commands::connection::client_kill(shard, client, argv, out).await,
         NodeCmd::Shutdown => commands::server::shutdown(shard, client, argv, out),
+        NodeCmd::Publish => P::publish(shard, Kind::Channel, argv, out).await,
+        NodeCmd::SPublish => P::publish(shard, Kind::Shard, argv, out).await,
+        NodeCmd::PubsubChannels => P::pubsub_channels(shard, Kind::Channel, argv, out).await,
+        NodeCmd::PubsubShardChannels => P::pubsub_channels(shard, Kind::Shard, argv, out).await,
+        NodeCmd::PubsubNumsub => P::pubsub_numsub(shard, Kind::Channel, argv, out).await,
+        NodeCmd::PubsubShardNumsub => P::pubsub_numsub(shard, Kind::Shard, argv, out).await,
+        NodeCmd::PubsubNumpat => P::pubsub_numpat(shard, out).await,
     }
 }
 

@@ -12,6 +12,7 @@
 //! - `commands`: the command table and one file per command family.
 //! - `keyspace`: a shard's data (per-slot tables, expiry). No I/O, no clock.
 //! - `resp`: the wire protocol (request parser, reply writer).
+//! - `pubsub`: channel and pattern subscriptions, delivering messages.
 //! - `clients`: what a shard knows about its connections (CLIENT LIST/KILL).
 //! - `util`: exact ports of Valkey's number and pattern helpers.
 
@@ -21,6 +22,7 @@ pub mod config;
 pub mod dispatch;
 pub mod keyspace;
 pub mod net;
+pub mod pubsub;
 pub mod resp;
 pub mod server;
 pub mod session;

@@ -154,6 +154,7 @@ fn on_accept(
     monoio::spawn(async move {
         let mut session = ClientSession::new(shard.clone(), info);
         net::drive(stream, &mut session).await;
+        crate::commands::pubsub::forget_client(&shard, &session.state);
         shard.clients.borrow_mut().remove(key);
         shard.node.connections.fetch_sub(1, Ordering::SeqCst);
         if shard.node.is_shutting_down() {

@@ -177,6 +177,29 @@ impl ClientSession {
             self.reject(out, Some(r), b"-NOAUTH Authentication required.");
             return;
         }
+        // Pub/Sub context (Valkey's `processCommand`): a subscribed RESP2 connection may only
+        // (un)subscribe, ping, quit or reset; unsubscribing needs a subscription.
+        let subscribed = self.state.info.subs.borrow().total() > 0;
+        if subscribed
+            && !self.state.resp3
+            && !commands::pubsub::allowed_while_subscribed(&r.fullname)
+        {
+            let msg = format!("Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", r.fullname);
+            self.reject(out, Some(r), msg.as_bytes());
+            return;
+        }
+        if !subscribed && commands::pubsub::is_unsubscribe(&r.fullname) {
+            let msg = format!(
+                "-NOSUB '{}' command executed not in subscribed mode",
+                r.fullname
+            );
+            self.reject(out, Some(r), msg.as_bytes());
+            return;
+        }
+        if !self.forwarding {
+            // Messages that arrived before this command go before its reply.
+            commands::pubsub::drain_pushes(&self.state, out);
+        }
         let info = self.state.info.clone();
         info.last_cmd.set(static_name(r));
         match spec.exec {
@@ -460,14 +483,32 @@ impl Session for ClientSession {
     }
 
     fn wants_pushes(&self) -> bool {
-        false
+        let info = &self.state.info;
+        info.subs.borrow().total() > 0 || !info.pushes.bytes.borrow().is_empty()
     }
 
     async fn pushes_ready(&self) {
-        std::future::pending::<()>().await
+        let q = &self.state.info.pushes;
+        std::future::poll_fn(|cx| {
+            if q.bytes.borrow().is_empty() {
+                *q.waker.borrow_mut() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await
     }
 
-    fn take_pushes(&mut self, _output: &mut Vec<u8>) {}
+    fn take_pushes(&mut self, output: &mut Vec<u8>) {
+        let mut q = self.state.info.pushes.bytes.borrow_mut();
+        if output.is_empty() {
+            std::mem::swap(output, &mut q);
+        } else {
+            output.extend_from_slice(&q);
+            q.clear();
+        }
+    }
 
     fn wanted(&self, input: &[u8]) -> Option<usize> {
         self.parser.big_arg_missing(input.len())

@@ -116,6 +116,11 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
 fn ping(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
     if argv.len() > 2 {
         ctx.out.err(super::arity_error("ping"));
+    } else if !ctx.client.resp3 && ctx.client.info.subs.borrow().total() > 0 {
+        // A subscribed RESP2 connection reads messages as arrays: PING answers in kind.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(argv.get(1).copied().unwrap_or_default());
     } else if argv.len() == 2 {
         ctx.out.bulk(argv[1]);
     } else {
@@ -279,6 +284,7 @@ fn hello(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
 }
 
 fn reset(ctx: &mut ConnCtx<'_>, _argv: &[&[u8]]) {
+    super::pubsub::forget_client(ctx.shard, ctx.client);
     let c = &mut *ctx.client;
     c.db = 0;
     c.info.db.set(0);

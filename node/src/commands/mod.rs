@@ -22,6 +22,7 @@ pub mod hash;
 pub mod introspect;
 pub mod list;
 pub mod multi;
+pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod sorted_set;
@@ -63,6 +64,13 @@ pub enum NodeCmd {
     ClientList,
     ClientKill,
     Shutdown,
+    Publish,
+    SPublish,
+    PubsubChannels,
+    PubsubNumsub,
+    PubsubNumpat,
+    PubsubShardChannels,
+    PubsubShardNumsub,
 }
 
 /// The context of a key command: the owning shard's keyspace, the client's database, the
@@ -166,7 +174,7 @@ pub struct Registry {
 }
 
 /// The families' tables, in the order COMMAND lists them.
-fn families() -> [&'static [CommandSpec]; 9] {
+fn families() -> [&'static [CommandSpec]; 10] {
     [
         string::COMMANDS,
         hash::COMMANDS,
@@ -174,6 +182,7 @@ fn families() -> [&'static [CommandSpec]; 9] {
         blocking::COMMANDS,
         set::COMMANDS,
         sorted_set::COMMANDS,
+        pubsub::COMMANDS,
         generic::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,

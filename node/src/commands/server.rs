@@ -499,6 +499,13 @@ struct ShardReport {
     misses: u64,
     expired: u64,
     locked: bool,
+    blocked_clients: usize,
+    pubsub_clients: usize,
+    /// Channels, shard channels and patterns with subscribers on the shard (a channel may
+    /// have subscribers on several shards: the node's count is of the union).
+    pubsub_channels: Vec<Vec<u8>>,
+    pubsub_shard_channels: Vec<Vec<u8>>,
+    pubsub_patterns: std::collections::HashSet<Vec<u8>>,
     /// Commands, input bytes, output bytes per second.
     rates: (f64, f64, f64),
 }
@@ -519,8 +526,29 @@ fn gather(s: &Shard) -> ShardReport {
         misses: ks.stats.misses,
         expired: ks.dbs.iter().map(|d| d.expired).sum(),
         locked: s.is_locked(),
+        blocked_clients: s
+            .clients
+            .borrow()
+            .iter()
+            .filter(|(_, c)| c.blocked.get())
+            .count(),
+        pubsub_clients: s.pubsub.borrow().clients(),
+        pubsub_channels: s
+            .pubsub
+            .borrow()
+            .channels(crate::pubsub::Kind::Channel, None),
+        pubsub_shard_channels: s.pubsub.borrow().channels(crate::pubsub::Kind::Shard, None),
+        pubsub_patterns: s.pubsub.borrow().patterns(),
         rates: s.stats.borrow().instantaneous(),
     }
+}
+
+/// How many distinct items the shards' lists hold together.
+fn union_len<'a, I: Iterator<Item = &'a Vec<u8>>>(lists: impl Iterator<Item = I>) -> usize {
+    lists
+        .flatten()
+        .collect::<std::collections::HashSet<_>>()
+        .len()
 }
 
 fn human_bytes(n: u64) -> String {
@@ -701,8 +729,10 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
     if section("clients", &mut s) {
         let _ = write!(
             s,
-            "connected_clients:{clients}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\npubsub_clients:0\r\nwatching_clients:0\r\nclients_in_timeout_table:0\r\ntotal_watched_keys:0\r\ntotal_blocking_keys:0\r\ntotal_blocking_keys_on_nokey:0\r\n",
-            config.maxclients, stats.client_recent_max_input_buffer, stats.client_recent_max_output_buffer
+            "connected_clients:{clients}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\npubsub_clients:{}\r\nwatching_clients:0\r\nclients_in_timeout_table:0\r\ntotal_watched_keys:0\r\ntotal_blocking_keys:0\r\ntotal_blocking_keys_on_nokey:0\r\n",
+            config.maxclients, stats.client_recent_max_input_buffer, stats.client_recent_max_output_buffer,
+            reports.iter().map(|r| r.blocked_clients).sum::<usize>(),
+            reports.iter().map(|r| r.pubsub_clients).sum::<usize>(),
         );
     }
     if section("memory", &mut s) {
@@ -741,7 +771,7 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
         let ops = rate(|r| r.0).round() as u64;
         let _ = write!(
             s,
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nclient_query_buffer_limit_disconnections:0\r\nclient_output_buffer_limit_disconnections:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\nacl_access_denied_auth:0\r\nacl_access_denied_cmd:0\r\nacl_access_denied_key:0\r\nacl_access_denied_channel:0\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nclient_query_buffer_limit_disconnections:0\r\nclient_output_buffer_limit_disconnections:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\nacl_access_denied_auth:0\r\nacl_access_denied_cmd:0\r\nacl_access_denied_key:0\r\nacl_access_denied_channel:0\r\n",
             stats.total_connections,
             stats.total_commands,
             stats.net_input_bytes,
@@ -749,6 +779,9 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
             rate(|r| r.1) / 1024.0,
             rate(|r| r.2) / 1024.0,
             stats.rejected_connections,
+            union_len(reports.iter().map(|r| r.pubsub_channels.iter())),
+            union_len(reports.iter().map(|r| r.pubsub_patterns.iter())),
+            union_len(reports.iter().map(|r| r.pubsub_shard_channels.iter())),
             stats.unexpected_error_replies,
             stats.total_error_replies,
             stats.reads_processed,

@@ -241,6 +241,8 @@ pub struct Shard {
     self_posts: RefCell<VecDeque<PostJob>>,
     /// Clients blocked on keys of this shard (BLPOP and friends).
     pub blocked: RefCell<block::BlockTable>,
+    /// Pub/Sub subscriptions of this shard's clients.
+    pub pubsub: RefCell<crate::pubsub::Registry>,
     /// Wake-ups for this shard's clients blocked on keys of several shards.
     wakes: RefCell<Slab<WakeSlot>>,
     lock: Cell<Option<TxnId>>,
@@ -271,6 +273,7 @@ impl Shard {
             pending: RefCell::new(Slab::new()),
             self_posts: RefCell::new(VecDeque::new()),
             blocked: RefCell::new(block::BlockTable::default()),
+            pubsub: RefCell::new(Default::default()),
             wakes: RefCell::new(Slab::new()),
             lock: Cell::new(None),
             deferred: RefCell::new(VecDeque::new()),
