@@ -717,4 +717,582 @@ impl Db {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use super::Rng;
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    fn small_limits() -> Limits {
+        Limits {
+            set_max_intset_entries: 6,
+            set_max_listpack_entries: 4,
+            set_max_listpack_value: 3,
+            ..Limits::default()
+        }
+    }
+
+    fn of(members: &[&str], l: &Limits) -> SetVal {
+        let mut s = SetVal::create(members[0].as_bytes(), members.len(), l);
+        for m in members {
+            s.add(m.as_bytes(), l);
+        }
+        s
+    }
+
+    fn texts(s: &SetVal) -> Vec<String> {
+        s.iter()
+            .map(|e| String::from_utf8_lossy(&e.to_small()).into_owned())
+            .collect()
+    }
+
+    fn ints(range: std::ops::Range<i64>) -> Vec<String> {
+        range.map(|i| i.to_string()).collect()
+    }
+
+    fn from_strings(v: &[String], l: &Limits) -> SetVal {
+        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+        of(&refs, l)
+    }
+
+    /// The encoding a new set starts in follows setTypeCreate: intset for an integer first
+    /// member, listpack while the size hint fits one, else a hashtable.
+    #[test]
+    fn create_by_hint() {
+        let l = limits();
+        assert_eq!(SetVal::create(b"12", 1, &l).encoding(), "intset");
+        assert_eq!(SetVal::create(b"12", 512, &l).encoding(), "intset");
+        assert_eq!(SetVal::create(b"12", 513, &l).encoding(), "hashtable");
+        assert_eq!(SetVal::create(b"012", 1, &l).encoding(), "listpack");
+        assert_eq!(SetVal::create(b"a", 128, &l).encoding(), "listpack");
+        assert_eq!(SetVal::create(b"a", 129, &l).encoding(), "hashtable");
+        let mut s = of(&["1", "2"], &l);
+        s.reserve_for(513, &l);
+        assert_eq!(s.encoding(), "hashtable");
+        let mut s = of(&["a"], &l);
+        s.reserve_for(128, &l);
+        assert_eq!(s.encoding(), "listpack");
+        s.reserve_for(129, &l);
+        assert_eq!(s.encoding(), "hashtable");
+    }
+
+    /// Growth converts at Valkey's thresholds: 513 integers leave the intset, the 129th member
+    /// or a 65-byte one leaves the listpack, and a string joins a small intset as a listpack
+    /// (integers first, ascending) but a large one as a hashtable.
+    #[test]
+    fn growth_thresholds() {
+        let l = limits();
+        let mut s = from_strings(&ints(0..512), &l);
+        assert_eq!(s.encoding(), "intset");
+        s.add(b"512", &l);
+        assert_eq!((s.encoding(), s.len()), ("hashtable", 513));
+
+        let mut s = of(&["3", "1", "2"], &l);
+        s.add(b"x", &l);
+        assert_eq!(s.encoding(), "listpack");
+        assert_eq!(texts(&s), ["1", "2", "3", "x"]);
+        s.add(b"0", &l);
+        assert_eq!(texts(&s), ["1", "2", "3", "x", "0"]);
+
+        let mut s = from_strings(&ints(0..127), &l);
+        s.add(b"x", &l);
+        assert_eq!((s.encoding(), s.len()), ("listpack", 128));
+        s.add(b"y", &l);
+        assert_eq!((s.encoding(), s.len()), ("hashtable", 129));
+
+        let mut s = from_strings(&ints(0..128), &l);
+        s.add(b"x", &l);
+        assert_eq!(s.encoding(), "hashtable");
+
+        let mut s = of(&["a"], &l);
+        s.add(&[b'v'; 64], &l);
+        assert_eq!(s.encoding(), "listpack");
+        s.add(&[b'v'; 65], &l);
+        assert_eq!(s.encoding(), "hashtable");
+
+        let mut s = of(&["1"], &l);
+        s.add(&[b'v'; 65], &l);
+        assert_eq!(s.encoding(), "hashtable");
+    }
+
+    /// An intset whose widest integer has more digits than a listpack value may hold turns
+    /// into a hashtable, not a listpack, when a string joins (Valkey's estimate).
+    #[test]
+    fn intset_digits_estimate() {
+        let l = small_limits();
+        let mut s = of(&["-10"], &l);
+        s.add(b"a", &l);
+        assert_eq!(s.encoding(), "listpack");
+        let mut s = of(&["-100"], &l);
+        s.add(b"a", &l);
+        assert_eq!(s.encoding(), "hashtable");
+    }
+
+    /// Removal keeps a listpack's order and never changes the encoding; membership reads
+    /// integers the way string2ll does.
+    #[test]
+    fn remove_and_contains() {
+        let l = limits();
+        let mut s = of(&["a", "b", "c", "1"], &l);
+        assert!(s.remove(b"b"));
+        assert!(!s.remove(b"b"));
+        assert_eq!(texts(&s), ["a", "c", "1"]);
+        let mut i = of(&["1", "2"], &l);
+        assert!(i.contains(b"1") && !i.contains(b"01") && !i.contains(b"+1"));
+        assert!(!i.remove(b"01"));
+        assert!(i.remove(b"1"));
+        assert_eq!(i.encoding(), "intset");
+        assert!(s.contains_elem(Elem::Int(1)));
+        assert!(!i.contains_elem(Elem::Str(b"x")));
+    }
+
+    /// SINTERSTORE's destination: an intset when every member is an integer (even from
+    /// listpacks and hashtables), else a listpack while small, else a hashtable.
+    #[test]
+    fn inter_store_encodings() {
+        let l = limits();
+        let a = of(&["1", "2", "x"], &l);
+        let b = of(&["2", "1", "y", "x"], &l);
+        let mut v = vec![&a, &b];
+        sort_for_inter(&mut v);
+        let r = inter_store(&v, &l);
+        assert_eq!(r.encoding(), "listpack");
+        assert_eq!(texts(&r), ["1", "2", "x"]);
+
+        let c = of(&["2", "1", "z"], &l);
+        let mut v = vec![&b, &c];
+        sort_for_inter(&mut v);
+        assert_eq!(inter_store(&v, &l).encoding(), "intset");
+
+        let mut big: Vec<String> = ints(0..300);
+        big.push("s".into());
+        let h1 = from_strings(&big, &l);
+        let h2 = from_strings(&big, &l);
+        assert_eq!(h1.encoding(), "hashtable");
+        let mut v = vec![&h1, &h2];
+        sort_for_inter(&mut v);
+        let r = inter_store(&v, &l);
+        assert_eq!((r.encoding(), r.len()), ("hashtable", 301));
+        let only_ints = from_strings(&ints(0..300), &l);
+        let mut v = vec![&h1, &only_ints];
+        sort_for_inter(&mut v);
+        assert_eq!(inter_store(&v, &l).encoding(), "intset");
+    }
+
+    /// Intersections iterate the smallest set, ties in argument order.
+    #[test]
+    fn inter_order() {
+        let l = limits();
+        let a = of(&["x", "y", "z"], &l);
+        let b = of(&["z", "y", "x"], &l);
+        let mut v = vec![&b, &a];
+        sort_for_inter(&mut v);
+        let got: Vec<String> = inter(&v)
+            .map(|e| String::from_utf8_lossy(&e.to_small()).into_owned())
+            .collect();
+        assert_eq!(got, ["z", "y", "x"]);
+        let small = of(&["y", "x"], &l);
+        let mut v = vec![&b, &small];
+        sort_for_inter(&mut v);
+        assert!(std::ptr::eq(v[0], &small));
+    }
+
+    /// SUNIONSTORE/SDIFFSTORE results start as intsets and convert as members arrive; SDIFF's
+    /// second algorithm (chosen when the first set is large next to the others) can leave a
+    /// hashtable behind even for a small result, as in Valkey.
+    #[test]
+    fn union_diff_encodings() {
+        let l = limits();
+        let ints_a = of(&["1", "2", "3"], &l);
+        let pack = of(&["a", "1"], &l);
+        let r = union_diff(
+            &[Some(&ints_a), None, Some(&pack)],
+            SetOp::Union,
+            true,
+            false,
+            &l,
+        );
+        assert_eq!((r.encoding(), r.len()), ("listpack", 4));
+        let r = union_diff(
+            &[Some(&ints_a), Some(&pack)],
+            SetOp::Union,
+            false,
+            false,
+            &l,
+        );
+        assert_eq!(r.encoding(), "hashtable");
+        let r = union_diff(&[Some(&ints_a)], SetOp::Union, false, false, &l);
+        assert_eq!(r.encoding(), "intset");
+
+        let many: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+        let first = from_strings(&many, &l);
+        let one = of(&["m0"], &l);
+        let sub = from_strings(&many[..190], &l);
+        // Algorithm 1 (work 200 * 2 / 2 = 200 <= 201): the 199 members go to a hashtable.
+        let r = union_diff(&[Some(&first), Some(&one)], SetOp::Diff, true, false, &l);
+        assert_eq!((r.encoding(), r.len()), ("hashtable", 199));
+        // Algorithm 1 again (work 300 <= 391): only the 10 survivors are added: a listpack.
+        let r = union_diff(
+            &[Some(&first), Some(&sub), Some(&one)],
+            SetOp::Diff,
+            true,
+            false,
+            &l,
+        );
+        assert_eq!((r.encoding(), r.len()), ("listpack", 10));
+        // Algorithm 2 (work 200 > 390? no: 200 <= 390, so algorithm 1).
+        let r = union_diff(&[Some(&first), Some(&sub)], SetOp::Diff, true, false, &l);
+        assert_eq!((r.encoding(), r.len()), ("listpack", 10));
+        // Algorithm 2 when the first set is large next to the sum: 200 * 4 / 2 = 400 > 203.
+        let r = union_diff(
+            &[Some(&first), Some(&one), Some(&one), Some(&one)],
+            SetOp::Diff,
+            true,
+            false,
+            &l,
+        );
+        assert_eq!((r.encoding(), r.len()), ("hashtable", 199));
+        let small_pack = from_strings(&many[..3], &l);
+        let r = union_diff(
+            &[Some(&first), None, Some(&small_pack), Some(&sub)],
+            SetOp::Diff,
+            true,
+            false,
+            &l,
+        );
+        // Work one 300 <= 393: algorithm 1, a listpack of 10.
+        assert_eq!((r.encoding(), r.len()), ("listpack", 10));
+        // The first key repeated, or missing: empty.
+        let r = union_diff(&[Some(&first), Some(&first)], SetOp::Diff, true, true, &l);
+        assert!(r.is_empty());
+        let r = union_diff(&[None, Some(&first)], SetOp::Diff, true, false, &l);
+        assert!(r.is_empty());
+    }
+
+    /// SDIFF's second algorithm adds the whole first set before removing: with a big first
+    /// set and small others, a small result is still a hashtable (Valkey does the same).
+    #[test]
+    fn diff_algorithm_two_leaves_hashtable() {
+        let l = limits();
+        let first = from_strings(&(0..150).map(|i| format!("m{i}")).collect::<Vec<_>>(), &l);
+        let mut rest: Vec<SetVal> = Vec::new();
+        for chunk in 0..5 {
+            let v: Vec<String> = (chunk * 29..chunk * 29 + 29)
+                .map(|i| format!("m{i}"))
+                .collect();
+            rest.push(from_strings(&v, &l));
+        }
+        // Work one = 150 * 6 / 2 = 450 > work two = 150 + 145 = 295: algorithm 2.
+        let mut operands = vec![Some(&first)];
+        operands.extend(rest.iter().map(Some));
+        let r = union_diff(&operands, SetOp::Diff, true, false, &l);
+        assert_eq!((r.encoding(), r.len()), ("hashtable", 5));
+    }
+
+    /// SPOP with a count: the popped and the kept members partition the set, a listpack keeps
+    /// its order, and the survivors of a mostly-popped set land in a fresh compact set.
+    #[test]
+    fn pop_some_cases() {
+        let l = limits();
+        let mut rng = Rng::new(7);
+        for count in [1, 3, 9] {
+            let mut s = of(&["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"], &l);
+            let before: BTreeSet<_> = s.iter().map(|e| e.to_small().to_vec()).collect();
+            let popped = s.pop_some(count, &l, &mut rng);
+            assert_eq!(
+                (popped.len(), s.len(), s.encoding()),
+                (count, 10 - count, "listpack")
+            );
+            let mut all: BTreeSet<_> = s.iter().map(|e| e.to_small().to_vec()).collect();
+            for p in &popped {
+                assert!(all.insert(p.to_vec()), "popped member still in the set");
+            }
+            assert_eq!(all, before);
+            // Listpack order survives in both parts.
+            let kept = texts(&s);
+            let mut sorted = kept.clone();
+            sorted.sort();
+            assert_eq!(kept, sorted);
+            let popped: Vec<Vec<u8>> = popped.iter().map(|p| p.to_vec()).collect();
+            let mut p2 = popped.clone();
+            p2.sort();
+            assert_eq!(popped, p2);
+        }
+        // 600 integers (a hashtable), 550 popped: the 50 left form a listpack, as in Valkey.
+        let mut s = from_strings(&ints(0..600), &l);
+        assert_eq!(s.encoding(), "hashtable");
+        let popped = s.pop_some(550, &l, &mut rng);
+        assert_eq!((popped.len(), s.len(), s.encoding()), (550, 50, "listpack"));
+        // An intset keeps being one.
+        let mut s = from_strings(&ints(0..100), &l);
+        s.pop_some(90, &l, &mut rng);
+        assert_eq!((s.len(), s.encoding()), (10, "intset"));
+        s.pop_some(1, &l, &mut rng);
+        assert_eq!((s.len(), s.encoding()), (9, "intset"));
+        // A hashtable losing a few stays a hashtable.
+        let mut s = from_strings(&ints(0..600), &l);
+        s.pop_some(10, &l, &mut rng);
+        assert_eq!((s.len(), s.encoding()), (590, "hashtable"));
+    }
+
+    /// SRANDMEMBER's distinct samples: the right number of distinct members; a listpack
+    /// answers in its own order.
+    #[test]
+    fn sample_distinct_cases() {
+        let l = limits();
+        let mut rng = Rng::new(3);
+        let pack = of(&["e", "d", "c", "b", "a"], &l);
+        for count in 1..5 {
+            let got = pack.sample_distinct(count, &mut rng);
+            assert_eq!(got.len(), count);
+            let pos: Vec<usize> = got
+                .iter()
+                .map(|e| pack.iter().position(|x| x == *e).expect("a member"))
+                .collect();
+            assert!(pos.windows(2).all(|w| w[0] < w[1]), "listpack order");
+        }
+        let table = from_strings(&ints(0..1000), &l);
+        for count in [1, 10, 400, 999] {
+            let got = table.sample_distinct(count, &mut rng);
+            let distinct: BTreeSet<_> = got.iter().map(|e| e.to_small().to_vec()).collect();
+            assert_eq!(distinct.len(), count);
+            assert!(got.iter().all(|e| table.contains_elem(*e)));
+        }
+    }
+
+    /// The selection sampling behind listpack picks is uniform: every member of a 4-member
+    /// set is picked about equally often when picking 2.
+    #[test]
+    fn pick_ascending_uniform() {
+        let mut rng = Rng::new(11);
+        let mut hits = [0u32; 4];
+        for _ in 0..8000 {
+            for i in pick_ascending(4, 2, &mut rng) {
+                hits[i] += 1;
+            }
+        }
+        assert!(hits.iter().all(|&h| (3600..4400).contains(&h)), "{hits:?}");
+    }
+
+    /// SSCAN over a hashtable returns every member present for the whole iteration, even when
+    /// members are removed and added between calls; compact sets come back whole with cursor 0.
+    #[test]
+    fn scan_cursor() {
+        let l = limits();
+        let pack = of(&["a", "b", "c"], &l);
+        let mut out = Vec::new();
+        assert_eq!(pack.scan(0, 1, None, &mut out), 0);
+        assert_eq!(out.len(), 3);
+        let mut out = Vec::new();
+        assert_eq!(pack.scan(12345, 1, Some(b"[ab]"), &mut out), 0);
+        assert_eq!(out, [SmallBytes::new(b"a"), SmallBytes::new(b"b")]);
+
+        let mut s = from_strings(&ints(0..1000), &l);
+        let mut seen = BTreeSet::new();
+        let mut cursor = 0;
+        let mut calls = 0;
+        loop {
+            let mut out = Vec::new();
+            cursor = s.scan(cursor, 7, None, &mut out);
+            seen.extend(out.into_iter().map(|m| m.to_vec()));
+            calls += 1;
+            // Churn: remove a member and add a new one between calls.
+            s.remove((calls * 3).to_string().as_bytes());
+            s.add(format!("new{calls}").as_bytes(), &l);
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..1000 {
+            let m = i.to_string();
+            if s.contains(m.as_bytes()) {
+                assert!(seen.contains(m.as_bytes()), "{m} missed");
+            }
+        }
+    }
+
+    /// A stale cursor beyond the end restarts from the end instead of failing.
+    #[test]
+    fn scan_stale_cursor() {
+        let l = limits();
+        let s = from_strings(&ints(0..600), &l);
+        let mut out = Vec::new();
+        let next = s.scan(u64::MAX, 10, None, &mut out);
+        assert_eq!((out.len(), next), (10, 590));
+    }
+
+    /// Memory accounting grows with the members and counts long members' heap bytes.
+    #[test]
+    fn heap_bytes_grow() {
+        let l = limits();
+        let small = of(&["a"], &l);
+        let long = of(&["a", &"x".repeat(40)], &l);
+        assert!(long.heap_bytes() >= small.heap_bytes() + 40);
+        let table = from_strings(&ints(0..1000), &l);
+        assert!(table.heap_bytes() > 1000 * 24);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(Vec<u8>),
+        Remove(Vec<u8>),
+        Pop(usize),
+        PopOne,
+    }
+
+    fn member() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            (-12i64..12).prop_map(|i| i.to_string().into_bytes()),
+            Just(b"-1000".to_vec()),
+            prop::sample::select(vec![
+                &b"a"[..],
+                b"b",
+                b"cc",
+                b"ddd",
+                b"eeee",
+                b"01",
+                b"-0",
+                b""
+            ])
+            .prop_map(<[u8]>::to_vec),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => member().prop_map(Op::Add),
+            2 => member().prop_map(Op::Remove),
+            1 => (1usize..8).prop_map(Op::Pop),
+            1 => Just(Op::PopOne),
+        ]
+    }
+
+    /// The invariants of each encoding under limits `l`.
+    fn check_invariants(s: &SetVal, l: &Limits) {
+        match &s.repr {
+            Repr::Ints(v) => {
+                assert!(v.windows(2).all(|w| w[0] < w[1]), "intset not sorted");
+                assert!(v.len() <= l.set_max_intset_entries);
+            }
+            Repr::Pack(v) => {
+                assert!(v.len() <= l.set_max_listpack_entries);
+                assert!(v.iter().all(|m| m.len() <= l.set_max_listpack_value));
+                let distinct: BTreeSet<&[u8]> = v.iter().map(|m| &m[..]).collect();
+                assert_eq!(distinct.len(), v.len(), "listpack duplicates");
+            }
+            Repr::Table(_) => {}
+        }
+    }
+
+    proptest! {
+        /// Random SADD/SREM/SPOP sequences on small limits agree with a BTreeSet model, every
+        /// encoding keeps its invariants, encodings only move the ways Valkey moves them, and
+        /// a listpack keeps insertion order (a Vec model; an intset turning into a listpack
+        /// puts its integers first, ascending).
+        #[test]
+        fn model(ops in prop::collection::vec(op(), 1..120), seed in any::<u64>()) {
+            let l = small_limits();
+            let mut rng = Rng::new(seed);
+            let mut s: Option<SetVal> = None;
+            let mut model: BTreeSet<Vec<u8>> = BTreeSet::new();
+            // The expected listpack order, while the set is a listpack.
+            let mut order: Option<Vec<Vec<u8>>> = None;
+            for op in ops {
+                let before = s.as_ref().map_or("none", SetVal::encoding);
+                match &op {
+                    Op::Add(m) => {
+                        let set = s.get_or_insert_with(|| SetVal::create(m, 1, &l));
+                        let added = set.add(m, &l);
+                        prop_assert_eq!(added, model.insert(m.clone()));
+                        let after = set.encoding();
+                        let allowed = match before {
+                            "listpack" => after != "intset",
+                            "hashtable" => after == "hashtable",
+                            _ => true,
+                        };
+                        prop_assert!(allowed, "{} -> {}", before, after);
+                        if after == "intset" {
+                            prop_assert!(parse_i64(m).is_some());
+                        }
+                        match (before, after) {
+                            ("listpack", "listpack") if added => {
+                                if let Some(o) = order.as_mut() {
+                                    o.push(m.clone());
+                                }
+                            }
+                            ("intset", "listpack") => {
+                                let mut ints: Vec<i64> =
+                                    model.iter().filter_map(|x| parse_i64(x)).collect();
+                                ints.sort_unstable();
+                                let mut o: Vec<Vec<u8>> =
+                                    ints.iter().map(|i| i.to_string().into_bytes()).collect();
+                                o.push(m.clone());
+                                order = Some(o);
+                            }
+                            ("none", "listpack") => order = Some(vec![m.clone()]),
+                            _ => {}
+                        }
+                    }
+                    Op::Remove(m) => {
+                        let removed = s.as_mut().is_some_and(|set| set.remove(m));
+                        prop_assert_eq!(removed, model.remove(m));
+                        if let Some(o) = order.as_mut() {
+                            o.retain(|x| x != m);
+                        }
+                    }
+                    Op::Pop(count) => {
+                        let Some(set) = s.as_mut() else { continue };
+                        if *count >= set.len() {
+                            continue;
+                        }
+                        let popped = set.pop_some(*count, &l, &mut rng);
+                        prop_assert_eq!(popped.len(), *count);
+                        for p in popped {
+                            prop_assert!(model.remove(&p[..]), "popped a non-member");
+                            if let Some(o) = order.as_mut() {
+                                o.retain(|x| x[..] != p[..]);
+                            }
+                        }
+                        if before != "listpack" {
+                            // A hashtable's survivors arrive in random order.
+                            order = Some(set.iter().map(|e| e.to_small().to_vec()).collect());
+                        }
+                    }
+                    Op::PopOne => {
+                        let Some(set) = s.as_mut() else { continue };
+                        let p = set.pop_random(&mut rng);
+                        prop_assert!(model.remove(&p[..]));
+                        if let Some(o) = order.as_mut() {
+                            o.retain(|x| x[..] != p[..]);
+                        }
+                    }
+                }
+                if s.as_ref().is_some_and(SetVal::is_empty) {
+                    s = None;
+                }
+                let Some(set) = s.as_ref() else {
+                    prop_assert!(model.is_empty());
+                    order = None;
+                    continue;
+                };
+                check_invariants(set, &l);
+                prop_assert_eq!(set.len(), model.len());
+                let got: Vec<Vec<u8>> = set.iter().map(|e| e.to_small().to_vec()).collect();
+                let got_set: BTreeSet<Vec<u8>> = got.iter().cloned().collect();
+                prop_assert_eq!(&got_set, &model);
+                for m in &model {
+                    prop_assert!(set.contains(m));
+                }
+                if set.encoding() == "listpack" {
+                    prop_assert_eq!(Some(&got), order.as_ref());
+                } else {
+                    order = None;
+                }
+            }
+        }
+    }
+}
