@@ -231,7 +231,7 @@ impl SetVal {
     }
 
     /// Re-encodes as a hashtable with room for `capacity` members.
-    fn to_table(&mut self, capacity: usize) {
+    fn convert_to_table(&mut self, capacity: usize) {
         let mut t = IndexSet::with_capacity_and_hasher(capacity.max(self.len()), KeyHasher);
         for e in self.iter() {
             t.insert(e.to_small());
@@ -248,7 +248,7 @@ impl SetVal {
             Repr::Table(_) => false,
         };
         if too_big {
-            self.to_table(size_hint);
+            self.convert_to_table(size_hint);
         }
     }
 
@@ -271,7 +271,7 @@ impl SetVal {
                     v.push(SmallBytes::new(member));
                 } else {
                     let n = v.len();
-                    self.to_table(n + 1);
+                    self.convert_to_table(n + 1);
                     self.insert_new_in_table(member);
                 }
                 true
@@ -284,7 +284,7 @@ impl SetVal {
                     v.insert(at, n);
                     if v.len() > Self::intset_max(limits) {
                         let len = v.len();
-                        self.to_table(len);
+                        self.convert_to_table(len);
                     }
                     true
                 }
@@ -305,7 +305,7 @@ impl SetVal {
                         pack.push(SmallBytes::new(member));
                         self.repr = Repr::Pack(pack);
                     } else {
-                        self.to_table(n + 1);
+                        self.convert_to_table(n + 1);
                         self.insert_new_in_table(member);
                     }
                     true
@@ -332,7 +332,7 @@ impl SetVal {
                 v.insert(at, n);
                 if v.len() > Self::intset_max(limits) {
                     let len = v.len();
-                    self.to_table(len);
+                    self.convert_to_table(len);
                 }
                 true
             }
