@@ -16,7 +16,7 @@ use super::spec::{
     acl, flag, key_at, keyflag as kf, keys_from, BeginSearch, CommandSpec, Exec, FindKeys, Group,
     KeySpec,
 };
-use super::{int_arg, opt_is, KeyCtx, ERR_SYNTAX, ERR_WRONGTYPE};
+use super::{cstr, int_arg, opt_is, KeyCtx, ERR_SYNTAX, ERR_WRONGTYPE};
 use crate::keyspace::encoding::Limits;
 use crate::keyspace::set::{self as sets, Elem, Rng, SetOp, SetVal};
 use crate::keyspace::{Keyspace, SmallBytes, Value};
@@ -715,7 +715,8 @@ fn sdiffstore(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 }
 
 fn sscan(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
-    let Some(cursor) = super::generic::parse_cursor(argv[2]) else {
+    // Valkey reads the cursor as a C string: it ends at a NUL byte.
+    let Some(cursor) = super::generic::parse_cursor(cstr(argv[2])) else {
         return ctx.out.err("invalid cursor");
     };
     let (s, out) = match read_set(ctx, argv[1]) {

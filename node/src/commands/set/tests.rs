@@ -549,4 +549,7 @@ fn binary_members() {
     assert_eq!(b.run_bytes(&argv), ":0\r\n");
     let argv: [&[u8]; 5] = [b"sscan", b"s", b"0", b"COUNT\0", b"5"];
     assert!(b.run_bytes(&argv).starts_with("*2\r\n$1\r\n0\r\n*2\r\n"));
+    // The cursor is read as a C string too.
+    let argv: [&[u8]; 3] = [b"sscan", b"s", b"0\0junk"];
+    assert!(b.run_bytes(&argv).starts_with("*2\r\n$1\r\n0\r\n*2\r\n"));
 }
