@@ -19,7 +19,7 @@ use super::spec::{
 use super::{cstr, int_arg, opt_is, KeyCtx, ERR_SYNTAX, ERR_WRONGTYPE};
 use crate::keyspace::encoding::Limits;
 use crate::keyspace::set::{self as sets, Elem, Rng, SetOp, SetVal};
-use crate::keyspace::{Keyspace, SmallBytes, Value};
+use crate::keyspace::{Entry, Keyspace, SmallBytes, Value};
 use crate::resp::Out;
 use crate::shard::{unix_ms, Shard};
 use crate::util::parse_i64;
@@ -183,7 +183,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// Most members one SRANDMEMBER with a negative count may return. Valkey has no bound (it
 /// builds the reply until the client's output limit, unlimited by default, or memory runs
 /// out); corekey builds each reply in memory, so it refuses larger counts with an error.
-pub const RANDOM_REPEATS_MAX: u64 = 1 << 24;
+const RANDOM_REPEATS_MAX: u64 = 1 << 24;
 
 /// Writes one member as a bulk string.
 fn reply_elem(out: &mut Out, e: Elem<'_>) {
@@ -209,39 +209,29 @@ fn reply_owned_set(out: &mut Out, members: &[SmallBytes]) {
     }
 }
 
-/// The set at `key` for a read (Valkey's `lookupKeyRead` + `checkType`): `Ok(None)` when the
-/// key is missing, `Err(())` after a WRONGTYPE reply.
-fn read_set<'c>(
-    ctx: &'c mut KeyCtx<'_>,
-    key: &[u8],
-) -> (Result<Option<&'c mut SetVal>, ()>, &'c mut Out) {
-    match ctx.read_out(key) {
-        (None, out) => (Ok(None), out),
-        (Some(e), out) => match &mut e.value {
-            Value::Set(s) => (Ok(Some(s)), out),
-            _ => {
-                out.err(ERR_WRONGTYPE);
-                (Err(()), out)
-            }
-        },
+/// What a lookup found, as a set (Valkey's `checkType`): `Ok(None)` when the key is
+/// missing, `Err(())` after a WRONGTYPE reply.
+type SetLookup<'c> = (Result<Option<&'c mut SetVal>, ()>, &'c mut Out);
+
+fn as_set<'c>((found, out): (Option<&'c mut Entry>, &'c mut Out)) -> SetLookup<'c> {
+    match found.map(|e| &mut e.value) {
+        None => (Ok(None), out),
+        Some(Value::Set(s)) => (Ok(Some(s)), out),
+        Some(_) => {
+            out.err(ERR_WRONGTYPE);
+            (Err(()), out)
+        }
     }
 }
 
-/// [`read_set`] for a write (`lookupKeyWrite`: no hit or miss counted).
-fn write_set<'c>(
-    ctx: &'c mut KeyCtx<'_>,
-    key: &[u8],
-) -> (Result<Option<&'c mut SetVal>, ()>, &'c mut Out) {
-    match ctx.write_out(key) {
-        (None, out) => (Ok(None), out),
-        (Some(e), out) => match &mut e.value {
-            Value::Set(s) => (Ok(Some(s)), out),
-            _ => {
-                out.err(ERR_WRONGTYPE);
-                (Err(()), out)
-            }
-        },
-    }
+/// The set at `key` for a read (`lookupKeyRead`: counts a hit or a miss).
+fn read_set<'c>(ctx: &'c mut KeyCtx<'_>, key: &[u8]) -> SetLookup<'c> {
+    as_set(ctx.read_out(key))
+}
+
+/// The set at `key` for a write (`lookupKeyWrite`: no hit or miss counted).
+fn write_set<'c>(ctx: &'c mut KeyCtx<'_>, key: &[u8]) -> SetLookup<'c> {
+    as_set(ctx.write_out(key))
 }
 
 fn sadd(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
@@ -592,7 +582,7 @@ fn inter_store_value(operands: &[Option<&SetVal>], limits: &Limits) -> Option<Se
 
 /// Stores `result` at `dst` (replacing any value and TTL), or deletes `dst` when there is no
 /// result; returns the size stored.
-pub fn store_result(ctx: &mut KeyCtx<'_>, dst: &[u8], result: Option<SetVal>) -> usize {
+fn store_result(ctx: &mut KeyCtx<'_>, dst: &[u8], result: Option<SetVal>) -> usize {
     let now = ctx.now_ms;
     match result {
         Some(s) if !s.is_empty() => {

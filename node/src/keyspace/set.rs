@@ -171,11 +171,6 @@ impl SetVal {
         }
     }
 
-    /// Whether the set is in its hashtable encoding (the one without a fixed order).
-    pub fn is_table(&self) -> bool {
-        matches!(self.repr, Repr::Table(_))
-    }
-
     /// Number of members.
     pub fn len(&self) -> usize {
         match &self.repr {
