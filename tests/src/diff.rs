@@ -13,12 +13,12 @@
 //! caught too. Known, intended differences between corekey (which follows Valkey 8) and the
 //! reference redis-server 7.0 go into [`REFERENCE_DIFFERENCES`], which is meant to stay short.
 //!
-//! A command family's generator (`gen_<family>.rs`, run through [`run_with`]) may judge its
-//! own commands' replies when their bytes differ ([`Steps::check`]): where a reply's order
-//! depends on the encoding, or a reply is a random pick, it knows what must still hold.
+//! Each command family can bring its own generator: a [`StepSource`] gives the steps (the
+//! string/generic [`Generator`]'s, or the collection checks of [`Planned`]), the keys the state
+//! check reads and the commands it reads them with. [`run_seed`] runs the string/generic one.
 
 use crate::client::{escape, show_command, Conn, Frame, Reply};
-use crate::gen::{Generator, Step};
+use crate::gen::{Generator, Step, KEYS};
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
@@ -44,6 +44,10 @@ pub enum Rule {
     /// HELLO: the same map (or RESP2 array) of fields in the same order, with the values of
     /// `server`, `version` and `id` not compared.
     HelloFields,
+    /// OBJECT ENCODING of a set: corekey's "listpack" may stand against the reference's
+    /// "hashtable"; the runner then checks that the key holds a set on both, small enough
+    /// for a listpack.
+    SetListpack,
 }
 
 /// One normalisation: a command (and subcommand), its rule and why it is needed.
@@ -84,6 +88,10 @@ pub const NORMALISATIONS: &[Normalisation] = &[
     norm("CLIENT", Some("LIST"), Rule::KindOnly, "addresses, ids, ages and buffer sizes of connections"),
     norm("CLIENT", Some("INFO"), Rule::KindOnly, "address, id, age and buffer sizes of this connection"),
     norm("HELLO", None, Rule::HelloFields, "server name, version and connection id identify the process, not the behaviour"),
+    norm("SMEMBERS", None, Rule::Unordered, "a set's members come in its encoding's order, hash order for a hashtable, which differs between implementations"),
+    norm("SINTER", None, Rule::Unordered, "the members come in the order of a set that may be a hashtable (hash order differs between implementations)"),
+    norm("SUNION", None, Rule::Unordered, "the union is collected in a hashtable unless every operand is an intset (hash order differs between implementations)"),
+    norm("SDIFF", None, Rule::Unordered, "the difference is collected in a hashtable unless every operand is an intset (hash order differs between implementations)"),
 ];
 
 /// Known differences between corekey (Valkey 8 behaviour) and the reference redis-server 7.0,
@@ -92,6 +100,7 @@ pub const NORMALISATIONS: &[Normalisation] = &[
 #[rustfmt::skip]
 pub const REFERENCE_DIFFERENCES: &[Normalisation] = &[
     norm("OBJECT", Some("IDLETIME"), Rule::IdleTime(2), "redis 7.0 keeps 0..=9999 as shared objects whose idle time is not the key's; Valkey 8.1 stores no shared integers in the keyspace (valkey-io/valkey#1186)"),
+    norm("OBJECT", Some("ENCODING"), Rule::SetListpack, "sets gained a listpack encoding in Redis 7.2 (redis/redis#11290), which Valkey 8 has; redis 7.0 keeps small sets that are not all integers (and SPOP's survivors) as hashtables"),
 ];
 
 /// The rule for a command.
@@ -139,6 +148,10 @@ pub fn compare(command: &[Vec<u8>], a: &Frame, b: &Frame) -> Result<(), String> 
             (Some(x), Some(y)) => x == y,
             _ => false,
         },
+        Rule::SetListpack => {
+            a.reply == Reply::Bulk(b"listpack".to_vec())
+                && b.reply == Reply::Bulk(b"hashtable".to_vec())
+        }
     };
     if ok {
         Ok(())
@@ -199,15 +212,38 @@ const DATABASES_USED: u32 = 4;
 /// Most SCAN calls in one full iteration (the key space has a few dozen keys).
 const SCAN_CALLS_MAX: usize = 100_000;
 
-/// A source of steps for [`run_with`]: the string and generic [`Generator`], or a command
-/// family's own generator (`gen_<family>.rs`), which may also judge the replies of its own
-/// commands that legitimately differ in bytes (a hash table's order, a random pick).
-pub trait Steps {
-    fn next_step(&mut self) -> Step;
+/// A step of a family's run: one of the string/generic generator's steps, or a whole-step
+/// check for the random and cursor commands of collections, whose single replies the two
+/// servers may legitimately answer differently.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Planned {
+    Step(Step),
+    /// A whole SSCAN iteration (the command as given, cursor "0" at argument 2, then each
+    /// returned cursor until 0): the sets of returned members must agree. Cursors and page
+    /// boundaries are implementation details (a hashtable's cursor is corekey's own).
+    KeyScanAll(Vec<Vec<u8>>),
+    /// SPOP or SRANDMEMBER, which pick members at random: both replies must have the same
+    /// shape and size, hold members of the set (distinct ones where Valkey picks distinct
+    /// ones); after a SPOP the reference's set is made equal to the other's with SADD/SREM.
+    SetSample(Vec<Vec<u8>>),
+}
+
+/// Where a differential run gets its steps, and what its state check reads.
+pub trait StepSource {
+    fn next_planned(&mut self) -> Planned;
+    /// The keys whose values the state check compares.
+    fn state_keys(&self) -> &[&[u8]] {
+        KEYS
+    }
+    /// The commands the state check reads each key with (the key is their last argument).
+    fn state_reads(&self) -> &[&str] {
+        &["GET", "PTTL"]
+    }
 
     /// Called when two replies to `cmd` differ in bytes, before the rules of
     /// [`NORMALISATIONS`]: `Some` when the family decides (it may ask both servers more on
-    /// the same connections), `None` to leave it to the rules.
+    /// the same connections), `None` to leave it to the rules. A family uses it where a
+    /// reply's order depends on the encoding, or a reply is a random pick.
     fn check(
         &mut self,
         _cmd: &[Vec<u8>],
@@ -219,9 +255,17 @@ pub trait Steps {
     }
 }
 
-impl Steps for Generator {
-    fn next_step(&mut self) -> Step {
-        Generator::next_step(self)
+impl StepSource for Generator {
+    fn next_planned(&mut self) -> Planned {
+        Planned::Step(self.next_step())
+    }
+
+    fn state_keys(&self) -> &[&[u8]] {
+        KEYS
+    }
+
+    fn state_reads(&self) -> &[&str] {
+        &["GET", "PTTL"]
     }
 }
 
@@ -229,16 +273,16 @@ impl Steps for Generator {
 /// fresh connections) and stops at the first difference, with a report that names the seed,
 /// the step, the command, both replies and the steps before it.
 pub fn run_seed(a: Side, b: Side, seed: u64, steps: usize) -> Result<(), String> {
-    run_with(a, b, seed, steps, &mut Generator::new(seed))
+    run_source(a, b, seed, steps, &mut Generator::new(seed))
 }
 
-/// [`run_seed`] with the steps of `gen` (made from `seed`, which the report names).
-pub fn run_with(
+/// [`run_seed`] with the steps of `source` (made from `seed`, which the report names).
+pub fn run_source(
     a: Side,
     b: Side,
     seed: u64,
     steps: usize,
-    gen: &mut dyn Steps,
+    source: &mut dyn StepSource,
 ) -> Result<(), String> {
     let connect = |s: Side| {
         Conn::connect(s.addr)
@@ -266,24 +310,32 @@ pub fn run_with(
         )
     };
     for index in 0..steps {
-        let step = gen.next_step();
+        let step = source.next_planned();
         let (shown, result) = match &step {
-            Step::Command(cmd) => (
-                show_command(cmd),
-                command_step(cmd, (&mut ca, a), (&mut cb, b), gen),
+            Planned::KeyScanAll(cmd) => (
+                format!("full iteration like {}", show_command(cmd)),
+                key_scan_step(cmd, (&mut ca, a), (&mut cb, b)),
             ),
-            Step::ScanAll {
+            Planned::SetSample(cmd) => (
+                show_command(cmd),
+                set_sample_step(cmd, (&mut ca, a), (&mut cb, b)),
+            ),
+            Planned::Step(Step::Command(cmd)) => (
+                show_command(cmd),
+                command_step(cmd, (&mut ca, a), (&mut cb, b), source),
+            ),
+            Planned::Step(Step::ScanAll {
                 pattern,
                 count,
                 kind,
-            } => {
+            }) => {
                 let cmd = scan_args(b"0", pattern.as_deref(), *count, kind.as_deref());
                 (
                     format!("full SCAN iteration like {}", show_command(&cmd)),
                     scan_step(&cmd, (&mut ca, a), (&mut cb, b)),
                 )
             }
-            Step::RandomKey => (
+            Planned::Step(Step::RandomKey) => (
                 "RANDOMKEY (checked for existence on both)".to_string(),
                 randomkey_step((&mut ca, a), (&mut cb, b)),
             ),
@@ -298,7 +350,8 @@ pub fn run_with(
             Err(why) => return Err(report(index, &shown, &why, &history)),
         }
         if (index + 1) % STATE_CHECK_STEPS == 0 || index + 1 == steps {
-            if let Err(why) = state_check((&mut ka, a), (&mut kb, b)) {
+            let (keys, reads) = (source.state_keys(), source.state_reads());
+            if let Err(why) = state_check((&mut ka, a), (&mut kb, b), keys, reads) {
                 let why = format!("  after this step the keyspaces differ:\n{why}");
                 return Err(report(index, &shown, &why, &history));
             }
@@ -307,16 +360,17 @@ pub fn run_with(
     Ok(())
 }
 
-/// Compares the keyspaces: DBSIZE of each database used, and GET and PTTL of every generated
-/// key in each (one pipeline per server).
-fn state_check((ca, a): Pair, (cb, b): Pair) -> Result<(), String> {
+/// Compares the keyspaces: DBSIZE of each database used, and each of `reads` (GET and PTTL
+/// for the string generator) of every key in `keys` in each (one pipeline per server).
+fn state_check((ca, a): Pair, (cb, b): Pair, keys: &[&[u8]], reads: &[&str]) -> Result<(), String> {
     let mut commands: Vec<Vec<Vec<u8>>> = Vec::new();
     for db in 0..DATABASES_USED {
         commands.push(vec![b"SELECT".to_vec(), db.to_string().into_bytes()]);
         commands.push(vec![b"DBSIZE".to_vec()]);
-        for key in crate::gen::KEYS {
-            commands.push(vec![b"GET".to_vec(), key.to_vec()]);
-            commands.push(vec![b"PTTL".to_vec(), key.to_vec()]);
+        for key in keys {
+            for read in reads {
+                commands.push(vec![read.as_bytes().to_vec(), key.to_vec()]);
+            }
         }
     }
     let ra = ca
@@ -360,31 +414,31 @@ fn command_step(
     cmd: &[Vec<u8>],
     (ca, a): Pair,
     (cb, b): Pair,
-    gen: &mut dyn Steps,
+    source: &mut dyn StepSource,
 ) -> Result<String, String> {
     let ra = call(ca, a, cmd)?;
     let rb = call(cb, b, cmd)?;
     // A family's own judgement comes first; its `None` leaves the replies to the rules.
     let judged = if ra.raw == rb.raw {
-        Some(Ok(()))
+        None
     } else {
-        gen.check(cmd, (&ra, &rb), (&mut *ca, a), (&mut *cb, b))
+        source.check(cmd, (&ra, &rb), (&mut *ca, a), (&mut *cb, b))
     };
-    let verdict = match judged {
-        Some(v) => v,
-        None => match compare(cmd, &ra, &rb) {
-            Err(_)
-                if matches!(rule_for(cmd), Rule::IdleTime(_))
-                    && value_is_shared(cmd, (ca, a), (cb, b))? =>
-            {
-                return Ok(format!(
-                    "\"{ra}\" (value is a shared object, idle times not compared)"
-                ));
+    let compared = judged.unwrap_or_else(|| {
+        compare(cmd, &ra, &rb).and_then(|()| {
+            if rule_for(cmd) == Rule::SetListpack && ra.raw != rb.raw {
+                set_fits_listpack(cmd, (&mut *ca, a), (&mut *cb, b))
+            } else {
+                Ok(())
             }
-            v => v,
-        },
-    };
-    if let Err(why) = verdict {
+        })
+    });
+    if let Err(why) = compared {
+        if matches!(rule_for(cmd), Rule::IdleTime(_)) && value_is_shared(cmd, (ca, a), (cb, b))? {
+            return Ok(format!(
+                "\"{ra}\" (value is a shared object, idle times not compared)"
+            ));
+        }
         return Err(format!(
             "  {why}\n  {}: \"{ra}\"\n  {}: \"{rb}\"",
             a.name, b.name
@@ -407,6 +461,40 @@ fn command_step(
         }
     }
     Ok(format!("\"{ra}\""))
+}
+
+/// Valkey's default `set-max-listpack-entries` and `set-max-listpack-value`, which the
+/// servers of a differential run keep.
+const SET_LISTPACK_ENTRIES_MAX: usize = 128;
+const SET_LISTPACK_VALUE_MAX: usize = 64;
+
+/// For [`Rule::SetListpack`]: the key of `OBJECT ENCODING key` must hold a set on both servers
+/// (TYPE does not touch the key), small enough to be a listpack (SMEMBERS on the first).
+fn set_fits_listpack(cmd: &[Vec<u8>], (ca, a): Pair, (cb, b): Pair) -> Result<(), String> {
+    let Some(key) = cmd.get(2) else {
+        return Err("OBJECT ENCODING without a key".into());
+    };
+    let kind = [b"TYPE".to_vec(), key.clone()];
+    for (c, s) in [(&mut *ca, a), (cb, b)] {
+        let r = call(c, s, &kind)?;
+        if r.raw != b"+set\r\n" {
+            return Err(format!(
+                "listpack against hashtable, but TYPE on {} answered \"{r}\"",
+                s.name
+            ));
+        }
+    }
+    let members = member_set(&call(ca, a, &[b"SMEMBERS".to_vec(), key.clone()])?.reply);
+    if members.len() > SET_LISTPACK_ENTRIES_MAX
+        || members.iter().any(|m| m.len() > SET_LISTPACK_VALUE_MAX)
+    {
+        return Err(format!(
+            "{} says listpack for a set of {} members, too large for one",
+            a.name,
+            members.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Whether either server holds the value of the key of `OBJECT IDLETIME key` as a shared
@@ -461,7 +549,13 @@ enum ScanOutcome {
     Other(Vec<u8>),
 }
 
-fn scan_all(c: &mut Conn, side: Side, first: &[Vec<u8>]) -> Result<ScanOutcome, String> {
+/// Iterates `first` (whose cursor is argument `cursor_at`) until the cursor comes back to 0.
+fn scan_all(
+    c: &mut Conn,
+    side: Side,
+    first: &[Vec<u8>],
+    cursor_at: usize,
+) -> Result<ScanOutcome, String> {
     let mut cmd = first.to_vec();
     let mut keys = BTreeSet::new();
     for _ in 0..SCAN_CALLS_MAX {
@@ -484,7 +578,7 @@ fn scan_all(c: &mut Conn, side: Side, first: &[Vec<u8>]) -> Result<ScanOutcome, 
         if cursor == b"0" {
             return Ok(ScanOutcome::Keys(keys));
         }
-        cmd[1] = cursor;
+        cmd[cursor_at] = cursor;
     }
     Err(format!(
         "  {}: SCAN did not come back to cursor 0 within {SCAN_CALLS_MAX} calls",
@@ -500,8 +594,22 @@ fn show_keys(keys: &BTreeSet<Vec<u8>>) -> String {
 }
 
 fn scan_step(first: &[Vec<u8>], (ca, a): Pair, (cb, b): Pair) -> Result<String, String> {
-    let sa = scan_all(ca, a, first)?;
-    let sb = scan_all(cb, b, first)?;
+    scan_compare(first, 1, (ca, a), (cb, b))
+}
+
+/// See [`Planned::KeyScanAll`].
+fn key_scan_step(first: &[Vec<u8>], (ca, a): Pair, (cb, b): Pair) -> Result<String, String> {
+    scan_compare(first, 2, (ca, a), (cb, b))
+}
+
+fn scan_compare(
+    first: &[Vec<u8>],
+    cursor_at: usize,
+    (ca, a): Pair,
+    (cb, b): Pair,
+) -> Result<String, String> {
+    let sa = scan_all(ca, a, first, cursor_at)?;
+    let sb = scan_all(cb, b, first, cursor_at)?;
     match (&sa, &sb) {
         (ScanOutcome::Keys(x), ScanOutcome::Keys(y)) if x == y => {
             Ok(format!("{{{}}}", show_keys(x)))
@@ -552,6 +660,99 @@ fn randomkey_step((ca, a): Pair, (cb, b): Pair) -> Result<String, String> {
             a.name, b.name
         )),
     }
+}
+
+/// The members a SPOP/SRANDMEMBER reply holds: one bulk string, or an array or set of them.
+fn picked_members(reply: &Reply) -> Option<Vec<Vec<u8>>> {
+    match reply {
+        Reply::Bulk(m) => Some(vec![m.clone()]),
+        other => other
+            .as_list()?
+            .iter()
+            .map(|r| match r {
+                Reply::Bulk(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+/// The members of an SMEMBERS reply (none for an error).
+fn member_set(reply: &Reply) -> BTreeSet<Vec<u8>> {
+    picked_members(reply)
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
+/// See [`Planned::SetSample`].
+fn set_sample_step(cmd: &[Vec<u8>], (ca, a): Pair, (cb, b): Pair) -> Result<String, String> {
+    let key = cmd.get(1).cloned().unwrap_or_default();
+    let smembers = [b"SMEMBERS".to_vec(), key.clone()];
+    let same_members = |ca: &mut Conn, cb: &mut Conn, when: &str| -> Result<Frame, String> {
+        let (xa, xb) = (call(ca, a, &smembers)?, call(cb, b, &smembers)?);
+        match compare(&smembers, &xa, &xb) {
+            Ok(()) => Ok(xa),
+            Err(why) => Err(format!(
+                "  {when}, SMEMBERS differs ({why})\n  {}: \"{xa}\"\n  {}: \"{xb}\"",
+                a.name, b.name
+            )),
+        }
+    };
+    let before = member_set(&same_members(ca, cb, "before the step")?.reply);
+    let ra = call(ca, a, cmd)?;
+    let rb = call(cb, b, cmd)?;
+    let differ = |why: String| format!("  {why}\n  {}: \"{ra}\"\n  {}: \"{rb}\"", a.name, b.name);
+    let (Some(pa), Some(pb)) = (picked_members(&ra.reply), picked_members(&rb.reply)) else {
+        // Errors and nils are deterministic.
+        return if ra.raw == rb.raw {
+            Ok(format!("\"{ra}\""))
+        } else {
+            Err(differ("replies differ".into()))
+        };
+    };
+    if kind(&ra.reply) != kind(&rb.reply) || pa.len() != pb.len() {
+        return Err(differ("the replies differ in kind or size".into()));
+    }
+    let pop = cmd[0].eq_ignore_ascii_case(b"SPOP");
+    // SPOP and SRANDMEMBER with a positive count pick distinct members.
+    let distinct = pop || cmd.get(2).is_some_and(|c| !c.starts_with(b"-"));
+    for (picked, side) in [(&pa, a), (&pb, b)] {
+        if let Some(m) = picked.iter().find(|m| !before.contains(*m)) {
+            return Err(differ(format!(
+                "{} answered \"{}\", which is not a member",
+                side.name,
+                escape(m)
+            )));
+        }
+        if distinct && picked.iter().collect::<BTreeSet<_>>().len() != picked.len() {
+            return Err(differ(format!("{} repeated a member", side.name)));
+        }
+    }
+    if pop {
+        // Give the reference the members the other server popped instead of its own.
+        let (pa, pb): (BTreeSet<_>, BTreeSet<_>) =
+            (pa.into_iter().collect(), pb.into_iter().collect());
+        let back: Vec<Vec<u8>> = pb.difference(&pa).cloned().collect();
+        let away: Vec<Vec<u8>> = pa.difference(&pb).cloned().collect();
+        for (name, members) in [(&b"SADD"[..], back), (b"SREM", away)] {
+            if members.is_empty() {
+                continue;
+            }
+            let mut fix = vec![name.to_vec(), key.clone()];
+            fix.extend(members);
+            let r = call(cb, b, &fix)?;
+            if r.reply.is_error() {
+                return Err(format!(
+                    "  {}: {} answered \"{r}\"",
+                    b.name,
+                    show_command(&fix)
+                ));
+            }
+        }
+        same_members(ca, cb, "after making the reference pop the same members")?;
+    }
+    Ok(format!("\"{ra}\""))
 }
 
 #[cfg(test)]
@@ -630,6 +831,49 @@ mod tests {
             &frame(b":4\r\n")
         )
         .is_err());
+    }
+
+    /// Set-member replies are multisets; their reply type (RESP3 set or array) still counts.
+    #[test]
+    fn set_members_unordered() {
+        for name in ["SMEMBERS", "sinter", "SUNION", "sdiff"] {
+            let c = cmd(&[name, "s"]);
+            assert!(compare(
+                &c,
+                &frame(b"~2\r\n$1\r\na\r\n$1\r\nb\r\n"),
+                &frame(b"~2\r\n$1\r\nb\r\n$1\r\na\r\n")
+            )
+            .is_ok());
+            assert!(compare(
+                &c,
+                &frame(b"~1\r\n$1\r\na\r\n"),
+                &frame(b"*1\r\n$1\r\na\r\n")
+            )
+            .is_err());
+        }
+        // The STORE forms answer a count: exact.
+        assert!(compare(
+            &cmd(&["SUNIONSTORE", "d", "s"]),
+            &frame(b":1\r\n"),
+            &frame(b":2\r\n")
+        )
+        .is_err());
+    }
+
+    /// OBJECT ENCODING lets corekey's listpack stand against the reference's hashtable, and
+    /// nothing else (the runner then checks that the key is a set small enough for one).
+    #[test]
+    fn set_listpack_against_hashtable() {
+        let c = cmd(&["OBJECT", "ENCODING", "s"]);
+        let (listpack, hashtable, intset) = (
+            frame(b"$8\r\nlistpack\r\n"),
+            frame(b"$9\r\nhashtable\r\n"),
+            frame(b"$6\r\nintset\r\n"),
+        );
+        assert!(compare(&c, &listpack, &hashtable).is_ok());
+        assert!(compare(&c, &hashtable, &listpack).is_err());
+        assert!(compare(&c, &intset, &hashtable).is_err());
+        assert!(compare(&c, &listpack, &intset).is_err());
     }
 
     /// HELLO ignores server, version and id, but not the other fields or their order.

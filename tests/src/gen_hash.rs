@@ -34,7 +34,7 @@
 //!   for a positive count, as many as the count and the hash size allow (HLEN).
 
 use crate::client::{show_command, Conn, Frame, Reply};
-use crate::diff::{Pair, Side, Steps};
+use crate::diff::{Pair, Planned, Side, StepSource};
 use crate::gen::{SplitMix64, Step};
 use std::collections::BTreeSet;
 
@@ -463,8 +463,8 @@ impl HashSteps {
     }
 }
 
-impl Steps for HashSteps {
-    fn next_step(&mut self) -> Step {
+impl HashSteps {
+    fn step(&mut self) -> Step {
         let total: u64 = KINDS.iter().map(|(_, w)| w).sum();
         let mut roll = self.rng.below(total);
         let kind = KINDS
@@ -514,6 +514,12 @@ impl Steps for HashSteps {
             other => self.generic(other),
         };
         Step::Command(cmd)
+    }
+}
+
+impl StepSource for HashSteps {
+    fn next_planned(&mut self) -> Planned {
+        Planned::Step(self.step())
     }
 
     fn check(
@@ -754,7 +760,7 @@ mod tests {
     fn deterministic_and_covering() {
         let run = |seed| {
             let mut g = HashSteps::new(seed);
-            (0..300).map(|_| g.next_step()).collect::<Vec<_>>()
+            (0..300).map(|_| g.step()).collect::<Vec<_>>()
         };
         assert_eq!(run(3), run(3));
         assert_ne!(run(3), run(4));
@@ -762,7 +768,7 @@ mod tests {
         let mut seen = BTreeSet::new();
         let mut bulk = false;
         for _ in 0..10_000 {
-            let Step::Command(c) = g.next_step() else {
+            let Step::Command(c) = g.step() else {
                 panic!("only commands")
             };
             let name = String::from_utf8_lossy(&c[0]).to_ascii_uppercase();

@@ -85,6 +85,13 @@ fn idle_clients_time_out() {
 fn maxclients_is_enforced() {
     let node = Corekey::start(&["--maxclients", "2"]);
     let mut a = node.client();
+    // The start-up probe's connection may still be closing on the server: wait until `a` is
+    // the only client, so that the limit counts exactly `a` and `b`.
+    until("the start-up probe to leave", DEADLINE, || {
+        let info = a.call(&["INFO", "clients"]);
+        let text = String::from_utf8_lossy(info.reply.as_bytes()?).into_owned();
+        text.contains("connected_clients:1\r\n").then_some(())
+    });
     let mut b = node.client();
     assert_eq!(call(&mut a, &["PING"]), "+PONG");
     assert_eq!(call(&mut b, &["PING"]), "+PONG");

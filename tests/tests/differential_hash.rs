@@ -37,7 +37,7 @@ fn run_all(a: Side, b: Side, both_alive: impl Fn() -> bool) {
     let mut reports = Vec::new();
     for &seed in &seeds {
         let mut steps = HashSteps::new(seed);
-        if let Err(report) = diff::run_with(a, b, seed, STEPS_PER_SEED, &mut steps) {
+        if let Err(report) = diff::run_source(a, b, seed, STEPS_PER_SEED, &mut steps) {
             reports.push(report);
             if !both_alive() {
                 reports.push(

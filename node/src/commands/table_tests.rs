@@ -37,6 +37,11 @@ fn key_args_match_key_specs() {
             );
         }
         for i in 0..r.spec.keys.len() {
+            // A channel named by a NOT_KEY spec (SPUBLISH's, for cluster routing) is a plain
+            // string argument in Valkey's docs.
+            if r.spec.keys[i].flags & super::spec::keyflag::NOT_KEY != 0 {
+                continue;
+            }
             assert!(
                 used.contains(&i),
                 "{}: key spec {i} has no key argument",
@@ -88,7 +93,10 @@ fn exec_kinds_fit_key_specs() {
                 r.fullname
             ),
             _ => assert!(
-                r.spec.keys.is_empty(),
+                r.spec
+                    .keys
+                    .iter()
+                    .all(|k| k.flags & super::spec::keyflag::NOT_KEY != 0),
                 "{}: keys but not run as a key command",
                 r.fullname
             ),
@@ -106,8 +114,9 @@ fn multi_key_commands_have_a_coordinator() {
                 .keys
                 .iter()
                 .any(|k| !matches!(k.find, FindKeys::Range { lastkey: 0, .. }));
-        // Blocking commands run across shards through `blocking::run` instead.
-        if several && !matches!(r.spec.exec, Exec::Block(_)) {
+        // Blocking commands run across shards through `blocking::run` instead; only key
+        // commands are routed by their keys.
+        if several && matches!(r.spec.exec, Exec::Key(_)) {
             assert!(
                 r.spec.multi.is_some(),
                 "{}: several keys but no multi-shard coordinator",
