@@ -7,7 +7,6 @@ use crate::resp::Out;
 use crate::session::ClientState;
 use crate::shard::{unix_ms, Shard};
 use smallvec::SmallVec;
-use std::rc::Rc;
 use std::time::Instant;
 
 /// Records one executed command in this shard's statistics.
@@ -41,6 +40,19 @@ pub fn exec_key(
     {
         let mut ks = shard.ks.borrow_mut();
         let config = shard.config.borrow();
+        // Clients WATCHing a key a write command names see their EXEC fail. Marked here for
+        // every write (whatever the family marks itself): keys present before or after.
+        let watched = (!ks.watches.is_empty() && r.spec.has(commands::spec::flag::WRITE))
+            .then(|| {
+                let mut pos = Vec::new();
+                commands::key_positions(r.spec, argv, &mut pos)?;
+                let before: Vec<bool> = pos
+                    .iter()
+                    .map(|&p| ks.dbs[db].stored(argv[p], now_ms).is_some())
+                    .collect();
+                Some((pos, before))
+            })
+            .flatten();
         let mut ctx = KeyCtx {
             ks: &mut ks,
             db,
@@ -49,6 +61,14 @@ pub fn exec_key(
             config: &config,
         };
         f(&mut ctx, argv);
+        if let Some((pos, before)) = watched {
+            for (p, existed) in pos.into_iter().zip(before) {
+                let exists = ks.dbs[db].stored(argv[p], now_ms).is_some();
+                if existed || exists {
+                    ks.watches.touched_exists(db, argv[p], exists);
+                }
+            }
+        }
     }
     // The write may have made keys ready for blocked clients: serve them now that it is done.
     crate::shard::block::serve_ready(shard);
@@ -177,7 +197,7 @@ pub fn unknown_command_message(argv: &[&[u8]]) -> Vec<u8> {
 /// Runs a node-wide command.
 pub async fn run_node(
     cmd: NodeCmd,
-    shard: &Rc<Shard>,
+    shard: commands::multi::Via<'_>,
     client: &mut ClientState,
     argv: &[&[u8]],
     out: &mut Out,
@@ -193,12 +213,12 @@ pub async fn run_node(
         NodeCmd::FlushDb => commands::server::flushdb(shard, client, argv, out).await,
         NodeCmd::SwapDb => commands::server::swapdb(shard, argv, out).await,
         NodeCmd::Info => commands::server::info(shard, client, argv, out).await,
-        NodeCmd::ConfigGet => commands::server::config_get(shard, argv, out),
+        NodeCmd::ConfigGet => commands::server::config_get(shard.shard, argv, out),
         NodeCmd::ConfigSet => commands::server::config_set(shard, argv, out).await,
         NodeCmd::ConfigResetStat => commands::server::config_resetstat(shard, out).await,
         NodeCmd::ClientList => commands::connection::client_list(shard, client, argv, out).await,
         NodeCmd::ClientKill => commands::connection::client_kill(shard, client, argv, out).await,
-        NodeCmd::Shutdown => commands::server::shutdown(shard, client, argv, out),
+        NodeCmd::Shutdown => commands::server::shutdown(shard.shard, client, argv, out),
         NodeCmd::Publish => P::publish(shard, Kind::Channel, argv, out).await,
         NodeCmd::SPublish => P::publish(shard, Kind::Shard, argv, out).await,
         NodeCmd::PubsubChannels => P::pubsub_channels(shard, Kind::Channel, argv, out).await,
@@ -206,6 +226,10 @@ pub async fn run_node(
         NodeCmd::PubsubNumsub => P::pubsub_numsub(shard, Kind::Channel, argv, out).await,
         NodeCmd::PubsubShardNumsub => P::pubsub_numsub(shard, Kind::Shard, argv, out).await,
         NodeCmd::PubsubNumpat => P::pubsub_numpat(shard, out).await,
+        NodeCmd::Exec => commands::transaction::exec(shard.shard, client, out).await,
+        NodeCmd::Discard => commands::transaction::discard(shard, client, out).await,
+        NodeCmd::Watch => commands::transaction::watch(shard, client, argv, out).await,
+        NodeCmd::Unwatch => commands::transaction::unwatch(shard, client, out).await,
     }
 }
 

@@ -155,6 +155,8 @@ fn on_accept(
         let mut session = ClientSession::new(shard.clone(), info);
         net::drive(stream, &mut session).await;
         crate::commands::pubsub::forget_client(&shard, &session.state);
+        let via = crate::commands::multi::Via::direct(&shard);
+        crate::commands::transaction::unwatch_all(via, &mut session.state).await;
         shard.clients.borrow_mut().remove(key);
         shard.node.connections.fetch_sub(1, Ordering::SeqCst);
         if shard.node.is_shutting_down() {

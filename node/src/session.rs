@@ -16,13 +16,15 @@
 //!   the output buffer, otherwise into a scratch buffer with a slot per command.
 
 use crate::clients::ClientInfo;
+use crate::commands::multi::Via;
 use crate::commands::{self, ConnCtx, Exec, Lookup, Resolved};
 use crate::dispatch::{self, Forward, ReplyBatch};
 use crate::net::{Flow, Peer, Session};
 use crate::resp::{Out, Parser, ProtoLimits};
-use crate::shard::{unix_ms, Shard};
+use crate::shard::{unix_ms, Shard, Txn};
 use smallvec::SmallVec;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// The state of a connection that commands may read and change.
@@ -34,6 +36,10 @@ pub struct ClientState {
     pub info: Rc<ClientInfo>,
     /// Stop running commands and close once the replies so far are written.
     pub close_after_reply: bool,
+    /// The transaction being queued, after MULTI.
+    pub multi: Option<commands::transaction::MultiState>,
+    /// Keys WATCHed, with their database.
+    pub watched: Vec<(usize, Vec<u8>)>,
 }
 
 impl ClientState {
@@ -77,6 +83,8 @@ impl ClientSession {
                 authenticated,
                 info,
                 close_after_reply: false,
+                multi: None,
+                watched: Vec::new(),
             },
             parser: Parser::new(),
             key_pos: Vec::new(),
@@ -139,8 +147,30 @@ impl ClientSession {
         }
     }
 
-    /// A command refused before running: the error reply, and its statistics.
-    fn reject(&mut self, out: &mut Out, r: Option<&Resolved>, msg: &[u8]) {
+    /// A command refused before running: the error reply, and its statistics. Inside MULTI
+    /// the transaction is flagged (EXEC will answer EXECABORT); a refused EXEC discards it.
+    async fn reject(&mut self, out: &mut Out, r: Option<&Resolved>, msg: &[u8]) {
+        let mut abort_msg = None;
+        if let Some(m) = self.state.multi.as_mut() {
+            if r.is_some_and(|r| r.fullname == "exec") {
+                self.state.multi = None;
+                // Valkey's `execCommandAbort` quotes the refusal as formatted, without its
+                // leading '-' (and without the "ERR " a plain error reply would carry).
+                let reason = msg.strip_prefix(b"-").unwrap_or(msg).to_vec();
+                abort_msg = Some(
+                    [
+                        b"-EXECABORT Transaction discarded because of: ".as_slice(),
+                        &reason,
+                    ]
+                    .concat(),
+                );
+                let shard = self.shard.clone();
+                commands::transaction::unwatch_all(Via::direct(&shard), &mut self.state).await;
+            } else {
+                m.aborted = true;
+            }
+        }
+        let msg = abort_msg.as_deref().unwrap_or(msg);
         let start = self.local_len(out);
         let o = self.local_out(out);
         o.err(msg);
@@ -159,22 +189,29 @@ impl ClientSession {
             Lookup::Found(r) => r,
             Lookup::UnknownCommand => {
                 let msg = dispatch::unknown_command_message(argv);
-                self.reject(out, None, &msg);
+                self.reject(out, None, &msg).await;
                 return;
             }
             Lookup::UnknownSubcommand => {
                 let msg = unknown_subcommand_message(argv);
-                self.reject(out, None, &msg);
+                self.reject(out, None, &msg).await;
                 return;
             }
         };
         let spec = r.spec;
         if !spec.arity_ok(argv.len()) || matches!(spec.exec, Exec::Container) {
-            self.reject(out, Some(r), commands::arity_error(&r.fullname).as_bytes());
+            self.reject(out, Some(r), commands::arity_error(&r.fullname).as_bytes())
+                .await;
             return;
         }
         if self.state.auth_required(&self.shard) && !spec.has(commands::spec::flag::NO_AUTH) {
-            self.reject(out, Some(r), b"-NOAUTH Authentication required.");
+            self.reject(out, Some(r), b"-NOAUTH Authentication required.")
+                .await;
+            return;
+        }
+        if self.state.multi.is_some() && spec.has(commands::spec::flag::NO_MULTI) {
+            self.reject(out, Some(r), b"Command not allowed inside a transaction")
+                .await;
             return;
         }
         // Pub/Sub context (Valkey's `processCommand`): a subscribed RESP2 connection may only
@@ -185,7 +222,7 @@ impl ClientSession {
             && !commands::pubsub::allowed_while_subscribed(&r.fullname)
         {
             let msg = format!("Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", r.fullname);
-            self.reject(out, Some(r), msg.as_bytes());
+            self.reject(out, Some(r), msg.as_bytes()).await;
             return;
         }
         if !subscribed && commands::pubsub::is_unsubscribe(&r.fullname) {
@@ -193,12 +230,27 @@ impl ClientSession {
                 "-NOSUB '{}' command executed not in subscribed mode",
                 r.fullname
             );
-            self.reject(out, Some(r), msg.as_bytes());
+            self.reject(out, Some(r), msg.as_bytes()).await;
             return;
         }
         if !self.forwarding {
             // Messages that arrived before this command go before its reply.
             commands::pubsub::drain_pushes(&self.state, out);
+        }
+        if let Some(m) = self.state.multi.as_mut() {
+            if !commands::transaction::runs_inside_multi(&r.fullname) {
+                // Nothing is kept once the transaction is doomed (Valkey does the same).
+                if !m.aborted {
+                    m.cmds.push(commands::transaction::Queued {
+                        r,
+                        args: argv.iter().map(|a| a.to_vec()).collect(),
+                    });
+                }
+                let start = self.local_len(out);
+                self.local_out(out).simple("QUEUED");
+                self.mark_local(start);
+                return;
+            }
         }
         let info = self.state.info.clone();
         info.last_cmd.set(static_name(r));
@@ -228,6 +280,10 @@ impl ClientSession {
                 let codes = o.take_errors();
                 self.mark_local(start);
                 dispatch::record(&shard, r.id, t0, failed, codes);
+                if r.fullname == "reset" {
+                    // RESET also leaves the transaction and every watch.
+                    commands::transaction::unwatch_all(Via::direct(&shard), &mut self.state).await;
+                }
             }
             Exec::Key(f) => {
                 let shards = self.shard.shards();
@@ -281,6 +337,29 @@ impl ClientSession {
                         let before = out.error_count();
                         match spec.multi {
                             Some(coord) => {
+                                // With WATCHers about, a write marks its keys under the
+                                // locks it then runs with.
+                                let held = if spec.has(commands::spec::flag::WRITE)
+                                    && self.shard.node.watching_clients.load(Ordering::Relaxed) > 0
+                                {
+                                    let targets: Vec<usize> = self
+                                        .key_pos
+                                        .iter()
+                                        .map(|&p| self.shard.shard_of_key(argv[p]))
+                                        .collect();
+                                    let txn = Txn::lock(&self.shard, targets).await;
+                                    commands::transaction::touch_keys(
+                                        &txn,
+                                        r,
+                                        self.state.db,
+                                        argv,
+                                        &self.key_pos,
+                                    )
+                                    .await;
+                                    Some(txn)
+                                } else {
+                                    None
+                                };
                                 coord(commands::multi::MultiCtx {
                                     shard: &self.shard,
                                     client: &self.state,
@@ -288,7 +367,7 @@ impl ClientSession {
                                     argv,
                                     key_pos: &self.key_pos,
                                     out,
-                                    txn: None,
+                                    txn: held.as_ref(),
                                 })
                                 .await
                             }
@@ -307,7 +386,7 @@ impl ClientSession {
                 let t0 = Instant::now();
                 let before = out.error_count();
                 let shard = self.shard.clone();
-                dispatch::run_node(cmd, &shard, &mut self.state, argv, out).await;
+                dispatch::run_node(cmd, Via::direct(&shard), &mut self.state, argv, out).await;
                 let failed = out.error_count() > before;
                 let codes = out.take_errors();
                 dispatch::record(&shard, r.id, t0, failed, codes);
@@ -320,18 +399,9 @@ impl ClientSession {
                 let mut pos = Vec::new();
                 let _ = commands::key_positions(spec, argv, &mut pos);
                 let shard = self.shard.clone();
-                let ended = commands::blocking::run(
-                    block,
-                    &shard,
-                    &self.state,
-                    r,
-                    argv,
-                    &pos,
-                    out,
-                    peer,
-                    false,
-                )
-                .await;
+                let ended =
+                    commands::blocking::run(block, &shard, &self.state, r, argv, &pos, out, peer)
+                        .await;
                 if ended == commands::blocking::Ended::ClientGone {
                     self.state.close_after_reply = true;
                 }

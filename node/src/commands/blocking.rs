@@ -362,7 +362,6 @@ pub async fn run(
     key_pos: &[usize],
     out: &mut Out,
     peer: &mut Peer<'_>,
-    in_multi: bool,
 ) -> Ended {
     let Some(t_idx) = (spec.prepare)(out, argv) else {
         return Ended::Replied;
@@ -406,9 +405,6 @@ pub async fn run(
                     crate::shard::block::serve_ready(s);
                     return Attempt::Replied(o.buf);
                 }
-                if in_multi {
-                    return Attempt::Replied(Vec::new());
-                }
                 let w = Waiter {
                     home,
                     db,
@@ -443,9 +439,77 @@ pub async fn run(
         return ended;
     }
     wait_across(
-        spec, shard, db, &owned, key_pos, &targets, deadline, out, peer, in_multi, client,
+        spec, shard, db, &owned, key_pos, &targets, deadline, out, peer, client,
     )
     .await
+}
+
+/// A blocking command inside EXEC never waits (Valkey's `deny_blocking`): it is served at
+/// once through the EXEC's transaction, or gets its timeout reply.
+pub async fn run_in_multi(
+    spec: &'static BlockSpec,
+    shard: &Rc<Shard>,
+    txn: &Txn,
+    client: &ClientState,
+    argv: &[&[u8]],
+    key_pos: &[usize],
+    out: &mut Out,
+) {
+    if (spec.prepare)(out, argv).is_none() {
+        return;
+    }
+    let mut targets: Vec<usize> = key_pos
+        .iter()
+        .map(|&p| shard.shard_of_key(argv[p]))
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+    let (db, resp3) = (client.db, client.resp3);
+    if targets.len() > 1 {
+        let held = multi::TxnHandle::Shared(txn);
+        let served = (spec.attempt_across)(Across {
+            txn: &held,
+            shard,
+            db,
+            argv: &owned,
+            out,
+        })
+        .await;
+        if !served {
+            (spec.timeout_reply)(out);
+        }
+        return;
+    }
+    let attempt = move |s: &Shard| {
+        let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        let mut o = Out::new(resp3);
+        let served = {
+            let mut ks = s.ks.borrow_mut();
+            let config = s.config.borrow();
+            let mut ctx = KeyCtx {
+                ks: &mut ks,
+                db,
+                now_ms: unix_ms(),
+                out: &mut o,
+                config: &config,
+            };
+            (spec.attempt)(&mut ctx, &argv)
+        };
+        let errors = o.take_errors();
+        s.stats.borrow_mut().add_errors(errors);
+        served.then_some(o.buf)
+    };
+    let target = targets.first().copied().unwrap_or(shard.id);
+    let reply = if txn.shards().contains(&target) {
+        txn.run(target, attempt).await
+    } else {
+        attempt(shard)
+    };
+    match reply {
+        Some(bytes) => out.raw(&bytes),
+        None => (spec.timeout_reply)(out),
+    }
 }
 
 /// A deadline as a future (never, without one).
@@ -551,7 +615,6 @@ async fn wait_across(
     deadline: Option<std::time::Instant>,
     out: &mut Out,
     peer: &mut Peer<'_>,
-    in_multi: bool,
     client: &ClientState,
 ) -> Ended {
     let wake = shard.new_wake();
@@ -570,11 +633,8 @@ async fn wait_across(
                 out,
             })
             .await;
-            if served || in_multi {
+            if served {
                 unregister(&txn, &registered).await;
-                if !served {
-                    (spec.timeout_reply)(out);
-                }
                 return Ended::Replied;
             }
             if registered.is_empty() {

@@ -9,7 +9,6 @@ use crate::clients::valid_attr;
 use crate::resp::Out;
 use crate::session::ClientState;
 use crate::shard::{unix_ms, Shard};
-use std::rc::Rc;
 
 const CONN: u32 = flag::NOSCRIPT | flag::LOADING | flag::STALE;
 
@@ -285,6 +284,8 @@ fn hello(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
 
 fn reset(ctx: &mut ConnCtx<'_>, _argv: &[&[u8]]) {
     super::pubsub::forget_client(ctx.shard, ctx.client);
+    // The session then drops the client's watches (that takes other shards).
+    ctx.client.multi = None;
     let c = &mut *ctx.client;
     c.db = 0;
     c.info.db.set(0);
@@ -427,7 +428,7 @@ fn is_normal(name: &[u8]) -> bool {
 
 /// CLIENT LIST [TYPE t] [ID id ...]: gathers the lines of every shard's clients.
 pub async fn client_list(
-    shard: &Rc<Shard>,
+    shard: super::multi::Via<'_>,
     _client: &mut ClientState,
     argv: &[&[u8]],
     out: &mut Out,
@@ -511,7 +512,7 @@ struct KillFilter {
 
 /// CLIENT KILL, old form (`addr`) and new form (filters); kills across every shard.
 pub async fn client_kill(
-    shard: &Rc<Shard>,
+    shard: super::multi::Via<'_>,
     client: &mut ClientState,
     argv: &[&[u8]],
     out: &mut Out,

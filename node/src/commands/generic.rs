@@ -6,13 +6,13 @@
 //! `multi.rs` can run them on each shard when the keys are spread out.
 
 use super::connection::{help_reply, int32_arg};
+use super::multi::Via;
 use super::spec::{acl, flag, key_at, keyflag as kf, keys_from, CommandSpec, Exec, Group};
 use super::{int_arg, multi, opt_is, KeyCtx, NodeCmd, ERR_SYNTAX};
 use crate::keyspace::{lru_clock, Entry, Keyspace, ScanFilter, SmallBytes, StrVal, Value};
 use crate::resp::Out;
 use crate::session::ClientState;
-use crate::shard::{unix_ms, Shard, Txn};
-use std::rc::Rc;
+use crate::shard::unix_ms;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -725,10 +725,10 @@ fn object_help(ctx: &mut super::ConnCtx<'_>, argv: &[&[u8]]) {
 
 /// KEYS pattern: every shard's matching keys, read while all shards are locked (so a
 /// concurrent cross-shard RENAME is seen entirely or not at all).
-pub async fn keys(shard: &Rc<Shard>, client: &mut ClientState, argv: &[&[u8]], out: &mut Out) {
+pub async fn keys(shard: Via<'_>, client: &mut ClientState, argv: &[&[u8]], out: &mut Out) {
     let pattern = argv[1].to_vec();
     let db = client.db;
-    let txn = Txn::lock(shard, 0..shard.shards()).await;
+    let txn = shard.lock(0..shard.shards()).await;
     let mut all: Vec<SmallBytes> = Vec::new();
     for &t in txn.shards() {
         let pattern = pattern.clone();
@@ -784,7 +784,7 @@ const CURSOR_SLOT_BITS: u32 = 14;
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor packs (slot, position);
 /// a call starts on the shard owning the cursor's slot (see `keyspace/scan.rs`) and, when that
 /// shard runs out of keys before COUNT, goes on with the next shards, one hop each.
-pub async fn scan(shard: &Rc<Shard>, client: &mut ClientState, argv: &[&[u8]], out: &mut Out) {
+pub async fn scan(shard: Via<'_>, client: &mut ClientState, argv: &[&[u8]], out: &mut Out) {
     let Some(cursor) = parse_cursor(argv[1]) else {
         out.err("invalid cursor");
         return;
@@ -943,7 +943,7 @@ fn encode_cursor(slot: usize, pos: usize) -> u64 {
 }
 
 /// RANDOMKEY: a shard chosen in proportion to its key count, then a random key there.
-pub async fn randomkey(shard: &Rc<Shard>, client: &mut ClientState, out: &mut Out) {
+pub async fn randomkey(shard: Via<'_>, client: &mut ClientState, out: &mut Out) {
     let db = client.db;
     let shards = shard.shards();
     // A few rounds: keys may vanish between counting and picking.

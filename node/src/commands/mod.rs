@@ -28,6 +28,7 @@ pub mod set;
 pub mod sorted_set;
 pub mod spec;
 pub mod string;
+pub mod transaction;
 
 use crate::config::Config;
 use crate::keyspace::{Db, Entry, Keyspace};
@@ -71,6 +72,10 @@ pub enum NodeCmd {
     PubsubNumpat,
     PubsubShardChannels,
     PubsubShardNumsub,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
 }
 
 /// The context of a key command: the owning shard's keyspace, the client's database, the
@@ -126,7 +131,11 @@ impl KeyCtx<'_> {
     /// A write changed `key` (Valkey's `signalModifiedKey`): clients WATCHing it will see
     /// their EXEC fail. Every command that changes a key calls this.
     pub fn modified(&mut self, key: &[u8]) {
-        self.ks.watches.touched(self.db, key);
+        if self.ks.watches.is_empty() {
+            return;
+        }
+        let exists = self.ks.dbs[self.db].stored(key, self.now_ms).is_some();
+        self.ks.watches.touched_exists(self.db, key, exists);
     }
 
     /// `key` may now serve clients blocked on it (Valkey's `signalKeyAsReady`): pushes to
@@ -174,7 +183,7 @@ pub struct Registry {
 }
 
 /// The families' tables, in the order COMMAND lists them.
-fn families() -> [&'static [CommandSpec]; 10] {
+fn families() -> [&'static [CommandSpec]; 11] {
     [
         string::COMMANDS,
         hash::COMMANDS,
@@ -183,6 +192,7 @@ fn families() -> [&'static [CommandSpec]; 10] {
         set::COMMANDS,
         sorted_set::COMMANDS,
         pubsub::COMMANDS,
+        transaction::COMMANDS,
         generic::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,

@@ -65,6 +65,52 @@ impl TxnHandle<'_> {
     }
 }
 
+impl TxnHandle<'_> {
+    /// The shards held, ascending.
+    pub fn shards(&self) -> &[usize] {
+        self.txn().shards()
+    }
+}
+
+/// How a node-wide command reaches the shards: directly, or through the EXEC transaction
+/// that already holds them all (a shard held by a transaction answers only its steps, so a
+/// command inside EXEC must go through it). Dereferences to the connection's shard.
+#[derive(Clone, Copy)]
+pub struct Via<'a> {
+    pub shard: &'a Rc<Shard>,
+    pub txn: Option<&'a Txn>,
+}
+
+impl<'a> Via<'a> {
+    pub fn direct(shard: &'a Rc<Shard>) -> Via<'a> {
+        Via { shard, txn: None }
+    }
+
+    /// Runs `f` on shard `target` (see [`Shard::call`]).
+    pub async fn call<R, F>(self, target: usize, f: F) -> R
+    where
+        F: FnOnce(&Shard) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        match self.txn {
+            Some(t) => t.run(target, f).await,
+            None => self.shard.call(target, f).await,
+        }
+    }
+
+    /// Locks `targets` (see [`lock`]).
+    pub async fn lock(self, targets: impl IntoIterator<Item = usize>) -> TxnHandle<'a> {
+        lock(self.shard, self.txn, targets).await
+    }
+}
+
+impl std::ops::Deref for Via<'_> {
+    type Target = Rc<Shard>;
+    fn deref(&self) -> &Rc<Shard> {
+        self.shard
+    }
+}
+
 /// Locks `targets` for a coordinator, or reuses the EXEC's transaction `held`.
 pub async fn lock<'a>(
     shard: &Rc<Shard>,

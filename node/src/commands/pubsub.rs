@@ -7,6 +7,7 @@
 //! in Valkey, and count the client's channels plus patterns (shard channels separately).
 
 use super::connection::help_reply;
+use super::multi::Via;
 use super::spec::{acl, flag, key_at, keyflag as kf, keys_from, CommandSpec, Exec, Group, KeySpec};
 use super::{ConnCtx, NodeCmd};
 use crate::pubsub::Kind;
@@ -14,7 +15,6 @@ use crate::resp::Out;
 use crate::session::ClientState;
 use crate::shard::Shard;
 use std::collections::HashSet;
-use std::rc::Rc;
 
 const SUB: u32 = flag::PUBSUB | flag::NOSCRIPT | flag::LOADING | flag::STALE;
 const PUB: u32 = flag::PUBSUB | flag::LOADING | flag::STALE | flag::FAST | flag::MAY_REPLICATE;
@@ -280,15 +280,27 @@ pub fn drain_pushes(client: &ClientState, out: &mut Out) {
 }
 
 /// PUBLISH and SPUBLISH: delivered by every shard to its subscribers.
-pub async fn publish(shard: &Rc<Shard>, kind: Kind, argv: &[&[u8]], out: &mut Out) {
-    let mut calls = Vec::new();
-    for t in (0..shard.shards()).filter(|&t| t != shard.id) {
-        let (ch, msg) = (argv[1].to_vec(), argv[2].to_vec());
-        calls.push(shard.start_call(t, move |s| s.pubsub.borrow().publish(kind, &ch, &msg)));
-    }
-    let mut n = shard.pubsub.borrow().publish(kind, argv[1], argv[2]);
-    for c in calls {
-        n += c.await;
+pub async fn publish(shard: Via<'_>, kind: Kind, argv: &[&[u8]], out: &mut Out) {
+    let mut n = 0;
+    if shard.txn.is_some() {
+        // Inside EXEC: through the transaction, one shard after another.
+        for t in 0..shard.shards() {
+            let (ch, msg) = (argv[1].to_vec(), argv[2].to_vec());
+            n += shard
+                .call(t, move |s| s.pubsub.borrow().publish(kind, &ch, &msg))
+                .await;
+        }
+    } else {
+        // The other shards deliver in parallel while this one does.
+        let mut calls = Vec::new();
+        for t in (0..shard.shards()).filter(|&t| t != shard.id) {
+            let (ch, msg) = (argv[1].to_vec(), argv[2].to_vec());
+            calls.push(shard.start_call(t, move |s| s.pubsub.borrow().publish(kind, &ch, &msg)));
+        }
+        n += shard.pubsub.borrow().publish(kind, argv[1], argv[2]);
+        for c in calls {
+            n += c.await;
+        }
     }
     // A message to this very client follows the reply (Valkey holds back pushes to the
     // client running the command until its reply is written).
@@ -296,7 +308,7 @@ pub async fn publish(shard: &Rc<Shard>, kind: Kind, argv: &[&[u8]], out: &mut Ou
 }
 
 /// PUBSUB CHANNELS / SHARDCHANNELS: the union of every shard's active channels.
-pub async fn pubsub_channels(shard: &Rc<Shard>, kind: Kind, argv: &[&[u8]], out: &mut Out) {
+pub async fn pubsub_channels(shard: Via<'_>, kind: Kind, argv: &[&[u8]], out: &mut Out) {
     if argv.len() > 3 {
         let mut msg = b"unknown subcommand or wrong number of arguments for '".to_vec();
         msg.extend_from_slice(crate::dispatch::clip(argv[1]));
@@ -320,7 +332,7 @@ pub async fn pubsub_channels(shard: &Rc<Shard>, kind: Kind, argv: &[&[u8]], out:
 }
 
 /// PUBSUB NUMSUB / SHARDNUMSUB: subscribers per channel, summed over shards.
-pub async fn pubsub_numsub(shard: &Rc<Shard>, kind: Kind, argv: &[&[u8]], out: &mut Out) {
+pub async fn pubsub_numsub(shard: Via<'_>, kind: Kind, argv: &[&[u8]], out: &mut Out) {
     let channels: Vec<Vec<u8>> = argv[2..].iter().map(|c| c.to_vec()).collect();
     let mut counts = vec![0usize; channels.len()];
     for t in 0..shard.shards() {
@@ -346,7 +358,7 @@ pub async fn pubsub_numsub(shard: &Rc<Shard>, kind: Kind, argv: &[&[u8]], out: &
 }
 
 /// PUBSUB NUMPAT: distinct patterns subscribed anywhere on the node.
-pub async fn pubsub_numpat(shard: &Rc<Shard>, out: &mut Out) {
+pub async fn pubsub_numpat(shard: Via<'_>, out: &mut Out) {
     let mut all = HashSet::new();
     for t in 0..shard.shards() {
         all.extend(shard.call(t, |s| s.pubsub.borrow().patterns()).await);

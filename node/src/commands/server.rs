@@ -6,13 +6,14 @@
 
 use super::connection::help_reply;
 use super::introspect;
+use super::multi::Via;
 use super::spec::{acl, flag, CommandSpec, Exec, Group};
 use super::{ConnCtx, NodeCmd, ERR_SYNTAX};
 use crate::config::{self, Config};
 use crate::resp::Out;
 use crate::session::ClientState;
 use crate::shard::stats::{CmdStat, Stats};
-use crate::shard::{unix_ms, Shard, Txn};
+use crate::shard::{unix_ms, Shard};
 use std::fmt::Write;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -224,7 +225,7 @@ fn config_help(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
 }
 
 /// DBSIZE: the selected database's keys on every shard.
-pub async fn dbsize(shard: &Rc<Shard>, client: &mut ClientState, out: &mut Out) {
+pub async fn dbsize(shard: Via<'_>, client: &mut ClientState, out: &mut Out) {
     let db = client.db;
     let mut total = 0;
     for t in 0..shard.shards() {
@@ -245,15 +246,36 @@ fn flush_flags_ok(argv: &[&[u8]], out: &mut Out) -> bool {
     }
 }
 
+/// Marks the watched keys of database `emptied` that FLUSH*/SWAPDB changes: those it held,
+/// and those the database swapped in (`replaced_with`) holds (Valkey's
+/// `touchAllWatchedKeysInDb`).
+fn flush_touch(ks: &mut crate::keyspace::Keyspace, emptied: usize, replaced_with: Option<usize>) {
+    if ks.watches.is_empty() {
+        return;
+    }
+    let now = unix_ms();
+    let crate::keyspace::Keyspace { dbs, watches, .. } = ks;
+    let (dbs, watches) = (&*dbs, watches);
+    watches.touched_db(
+        emptied,
+        &mut |k| dbs[emptied].stored(k, now).is_some(),
+        &mut |k| replaced_with.and_then(|r| dbs[r].stored(k, now).map(|(expired, _)| expired)),
+    );
+}
+
 /// FLUSHALL: every database on every shard, under a lock of all shards.
-pub async fn flushall(shard: &Rc<Shard>, argv: &[&[u8]], out: &mut Out) {
+pub async fn flushall(shard: Via<'_>, argv: &[&[u8]], out: &mut Out) {
     if !flush_flags_ok(argv, out) {
         return;
     }
-    let txn = Txn::lock(shard, 0..shard.shards()).await;
+    let txn = shard.lock(0..shard.shards()).await;
     for &t in txn.shards() {
         txn.run(t, |s| {
-            s.ks.borrow_mut().dbs.iter_mut().for_each(|d| d.clear())
+            let mut ks = s.ks.borrow_mut();
+            for db in 0..ks.dbs.len() {
+                flush_touch(&mut ks, db, None);
+            }
+            ks.dbs.iter_mut().for_each(|d| d.clear())
         })
         .await;
     }
@@ -262,21 +284,26 @@ pub async fn flushall(shard: &Rc<Shard>, argv: &[&[u8]], out: &mut Out) {
 }
 
 /// FLUSHDB: the selected database on every shard.
-pub async fn flushdb(shard: &Rc<Shard>, client: &mut ClientState, argv: &[&[u8]], out: &mut Out) {
+pub async fn flushdb(shard: Via<'_>, client: &mut ClientState, argv: &[&[u8]], out: &mut Out) {
     if !flush_flags_ok(argv, out) {
         return;
     }
     let db = client.db;
-    let txn = Txn::lock(shard, 0..shard.shards()).await;
+    let txn = shard.lock(0..shard.shards()).await;
     for &t in txn.shards() {
-        txn.run(t, move |s| s.ks.borrow_mut().dbs[db].clear()).await;
+        txn.run(t, move |s| {
+            let mut ks = s.ks.borrow_mut();
+            flush_touch(&mut ks, db, None);
+            ks.dbs[db].clear()
+        })
+        .await;
     }
     drop(txn);
     out.ok();
 }
 
 /// SWAPDB: swaps two databases on every shard, atomically for the node.
-pub async fn swapdb(shard: &Rc<Shard>, argv: &[&[u8]], out: &mut Out) {
+pub async fn swapdb(shard: Via<'_>, argv: &[&[u8]], out: &mut Out) {
     let parse = |arg: &[u8], msg: &str, out: &mut Out| -> Option<i64> {
         match crate::util::parse_i64(arg) {
             Some(v) if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) => Some(v),
@@ -299,9 +326,15 @@ pub async fn swapdb(shard: &Rc<Shard>, argv: &[&[u8]], out: &mut Out) {
     }
     let (a, b) = (a as usize, b as usize);
     if a != b {
-        let txn = Txn::lock(shard, 0..shard.shards()).await;
+        let txn = shard.lock(0..shard.shards()).await;
         for &t in txn.shards() {
-            txn.run(t, move |s| s.ks.borrow_mut().dbs.swap(a, b)).await;
+            txn.run(t, move |s| {
+                let mut ks = s.ks.borrow_mut();
+                flush_touch(&mut ks, a, Some(b));
+                flush_touch(&mut ks, b, Some(a));
+                ks.dbs.swap(a, b)
+            })
+            .await;
         }
     }
     out.ok();
@@ -423,7 +456,7 @@ fn config_set_plan<'a>(
 
 /// CONFIG SET param value [param value ...]: all or nothing; the new configuration goes to
 /// every shard.
-pub async fn config_set(shard: &Rc<Shard>, argv: &[&[u8]], out: &mut Out) {
+pub async fn config_set(shard: Via<'_>, argv: &[&[u8]], out: &mut Out) {
     // An odd number of words (a directive without its value) is a syntax error in Valkey, not
     // an arity error (the arity check only asks for at least one pair).
     if !argv.len().is_multiple_of(2) {
@@ -474,7 +507,7 @@ pub async fn config_set(shard: &Rc<Shard>, argv: &[&[u8]], out: &mut Out) {
 }
 
 /// CONFIG RESETSTAT: zeroes the statistics of every shard.
-pub async fn config_resetstat(shard: &Rc<Shard>, out: &mut Out) {
+pub async fn config_resetstat(shard: Via<'_>, out: &mut Out) {
     for t in 0..shard.shards() {
         shard
             .call(t, |s| {
@@ -500,6 +533,7 @@ struct ShardReport {
     expired: u64,
     locked: bool,
     blocked_clients: usize,
+    watched_keys: usize,
     pubsub_clients: usize,
     /// Channels, shard channels and patterns with subscribers on the shard (a channel may
     /// have subscribers on several shards: the node's count is of the union).
@@ -532,6 +566,7 @@ fn gather(s: &Shard) -> ShardReport {
             .iter()
             .filter(|(_, c)| c.blocked.get())
             .count(),
+        watched_keys: ks.watches.keys(),
         pubsub_clients: s.pubsub.borrow().clients(),
         pubsub_channels: s
             .pubsub
@@ -643,7 +678,7 @@ const ALL_SECTIONS: &[&str] = &[
 ];
 
 /// INFO [section ...]: Valkey's sections and field names, summed over the shards.
-pub async fn info(shard: &Rc<Shard>, _client: &mut ClientState, argv: &[&[u8]], out: &mut Out) {
+pub async fn info(shard: Via<'_>, _client: &mut ClientState, argv: &[&[u8]], out: &mut Out) {
     let mut wanted: Vec<String> = Vec::new();
     for a in &argv[1..] {
         let s = String::from_utf8_lossy(super::cstr(a)).to_ascii_lowercase();
@@ -660,7 +695,7 @@ pub async fn info(shard: &Rc<Shard>, _client: &mut ClientState, argv: &[&[u8]], 
     for t in 0..shard.shards() {
         reports.push(shard.call(t, gather).await);
     }
-    let text = render_info(shard, &reports, &wanted);
+    let text = render_info(shard.shard, &reports, &wanted);
     out.verbatim(text.as_bytes());
 }
 
@@ -729,10 +764,12 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
     if section("clients", &mut s) {
         let _ = write!(
             s,
-            "connected_clients:{clients}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\npubsub_clients:{}\r\nwatching_clients:0\r\nclients_in_timeout_table:0\r\ntotal_watched_keys:0\r\ntotal_blocking_keys:0\r\ntotal_blocking_keys_on_nokey:0\r\n",
+            "connected_clients:{clients}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\npubsub_clients:{}\r\nwatching_clients:{}\r\nclients_in_timeout_table:0\r\ntotal_watched_keys:{}\r\ntotal_blocking_keys:0\r\ntotal_blocking_keys_on_nokey:0\r\n",
             config.maxclients, stats.client_recent_max_input_buffer, stats.client_recent_max_output_buffer,
             reports.iter().map(|r| r.blocked_clients).sum::<usize>(),
             reports.iter().map(|r| r.pubsub_clients).sum::<usize>(),
+            node.watching_clients.load(std::sync::atomic::Ordering::Relaxed),
+            reports.iter().map(|r| r.watched_keys).sum::<usize>(),
         );
     }
     if section("memory", &mut s) {

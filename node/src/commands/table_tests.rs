@@ -92,6 +92,8 @@ fn exec_kinds_fit_key_specs() {
                 "{}: container without subcommands",
                 r.fullname
             ),
+            // WATCH names keys on any shards and registers on each: a node command.
+            Exec::Node(super::NodeCmd::Watch) => {}
             _ => assert!(
                 r.spec
                     .keys

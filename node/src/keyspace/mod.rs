@@ -285,6 +285,19 @@ impl Db {
         Some(e)
     }
 
+    /// What is stored at `key`, without removing it if expired (Valkey's `dbFind`): `None`
+    /// when absent, else whether it is past its deadline, and the deadline.
+    pub fn stored(&self, key: &[u8], now_ms: i64) -> Option<(bool, Option<i64>)> {
+        let local = self.local(key);
+        let e = self.slots.get(local)?.get(key)?;
+        let deadline = if e.has_expire {
+            self.expires.get(key).copied()
+        } else {
+            None
+        };
+        Some((deadline.is_some_and(|d| d <= now_ms), deadline))
+    }
+
     /// Whether `key` exists (and is not expired).
     pub fn contains(&mut self, key: &[u8], now_ms: i64) -> bool {
         self.entry_index(key, now_ms).is_some()

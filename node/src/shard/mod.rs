@@ -132,6 +132,9 @@ pub struct NodeShared {
     pub config: RwLock<Arc<Config>>,
     /// Set by SHUTDOWN to the exit code wanted.
     pub exit_code: AtomicUsize,
+    /// Clients with watched keys (INFO `watching_clients`); while there are none, writes
+    /// across shards skip marking their keys.
+    pub watching_clients: AtomicUsize,
 }
 
 impl NodeShared {
@@ -159,6 +162,7 @@ impl NodeShared {
             next_client_hint: AtomicU64::new(0),
             config: RwLock::new(Arc::new(config.clone())),
             exit_code: AtomicUsize::new(0),
+            watching_clients: AtomicUsize::new(0),
         })
     }
 

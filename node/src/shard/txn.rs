@@ -72,6 +72,11 @@ impl Txn {
     pub fn shards(&self) -> &[usize] {
         &self.held
     }
+
+    /// The shard that coordinates the transaction.
+    pub fn coordinator(&self) -> &Rc<Shard> {
+        &self.shard
+    }
 }
 
 impl Drop for Txn {
