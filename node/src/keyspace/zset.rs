@@ -199,6 +199,16 @@ pub enum Added {
     Nan,
 }
 
+/// The score a listpack stores: Valkey writes a score that is an integer as an integer
+/// entry, so -0 comes back as 0.
+fn listpack_score(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
 /// The encoding a new set of `len` members, the longest `member_len` bytes, gets.
 fn fits_listpack(len: usize, member_len: usize, limits: &Limits) -> bool {
     len <= limits.zset_max_listpack_entries && member_len <= limits.zset_max_listpack_value
@@ -227,7 +237,7 @@ impl ZSetVal {
     /// bytes are added, when they would not fit (Valkey's `zsetTypeMaybeConvert`).
     pub fn reserve_for(&mut self, size_hint: usize, member_len: usize, limits: &Limits) {
         if matches!(self.repr, Repr::Listpack(_)) && !fits_listpack(size_hint, member_len, limits) {
-            self.to_skiplist(size_hint);
+            self.convert_to_skiplist(size_hint);
         }
     }
 
@@ -236,6 +246,10 @@ impl ZSetVal {
     pub fn from_sorted(items: Vec<(f64, SmallBytes)>, limits: &Limits) -> ZSetVal {
         let longest = items.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
         if fits_listpack(items.len(), longest, limits) {
+            let items = items
+                .into_iter()
+                .map(|(s, m)| (listpack_score(s), m))
+                .collect();
             return ZSetVal {
                 repr: Repr::Listpack(items),
             };
@@ -250,7 +264,7 @@ impl ZSetVal {
         }
     }
 
-    fn to_skiplist(&mut self, capacity: usize) {
+    fn convert_to_skiplist(&mut self, capacity: usize) {
         if let Repr::Listpack(v) = &mut self.repr {
             let items = std::mem::take(v);
             let mut list = SkipList::with_capacity(capacity.max(items.len()));
@@ -320,13 +334,13 @@ impl ZSetVal {
                 || member.len() > limits.zset_max_listpack_value
             {
                 let n = v.len() + 1;
-                self.to_skiplist(n);
+                self.convert_to_skiplist(n);
             }
         }
         match &mut self.repr {
             Repr::Listpack(v) => {
                 let at = v.partition_point(|(s, m)| before(*s, m, score, member));
-                v.insert(at, (score, SmallBytes::new(member)));
+                v.insert(at, (listpack_score(score), SmallBytes::new(member)));
             }
             Repr::Skiplist(l) => l.insert(score, SmallBytes::new(member)),
         }
@@ -339,7 +353,7 @@ impl ZSetVal {
                 if let Some(i) = v.iter().position(|(_, m)| **m == *member) {
                     let (_, m) = v.remove(i);
                     let at = v.partition_point(|(s, x)| before(*s, x, score, member));
-                    v.insert(at, (score, m));
+                    v.insert(at, (listpack_score(score), m));
                 }
             }
             Repr::Skiplist(l) => l.set_score(member, score),
@@ -619,7 +633,12 @@ impl ZSetVal {
     /// down, `count` members per call; a removal moves the last member into the hole, which
     /// is above the cursor and so already visited, so a member present for the whole scan is
     /// never missed (it may come twice, which SCAN allows). Returns the next cursor.
-    pub fn scan_step(&self, cursor: u64, count: usize, mut emit: impl FnMut(&[u8], f64)) -> u64 {
+    pub fn scan_step<'a>(
+        &'a self,
+        cursor: u64,
+        count: usize,
+        mut emit: impl FnMut(&'a [u8], f64),
+    ) -> u64 {
         match &self.repr {
             Repr::Listpack(v) => {
                 for (s, m) in v {
@@ -688,6 +707,16 @@ impl<'a> Iterator for Iter<'a> {
             }
             Iter::Skiplist(it) => it.next(),
         }
+    }
+}
+
+impl super::Db {
+    /// The value stored at `key` as it is: no expiry check, no statistics, no type check.
+    /// For a command that has already looked each of its keys up (so an expired one is gone
+    /// and the access is counted) and now reads several values at once (ZUNIONSTORE…).
+    pub fn zset_input_at(&self, key: &[u8]) -> Option<&super::Value> {
+        let table = self.slots.get(self.local(key))?;
+        table.get(key).map(|e| &e.value)
     }
 }
 

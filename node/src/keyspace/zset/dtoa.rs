@@ -580,7 +580,7 @@ mod tests {
         assert_eq!(text(1e-5), "0.00001");
         assert_eq!(text(1e-7), "1e-7");
         assert_eq!(text(1.5e-7), "1.5e-7");
-        assert_eq!(text(3.14159), "3.14159");
+        assert_eq!(text(2.5e-3), "0.0025");
         assert_eq!(text(1e308), "1e+308");
         assert_eq!(text(f64::MAX), "1.7976931348623157e+308");
         assert_eq!(text(f64::MIN_POSITIVE), "2.2250738585072014e-308");
