@@ -5,6 +5,7 @@
 //! - [`client`]: a small synchronous RESP client that keeps every reply's raw bytes.
 //! - [`server`]: start, find, signal and reap `corekey` / `redis-server` processes.
 //! - [`gen`]: a seeded generator of command sequences for the differential test.
+//! - [`gen_zset`]: the same for the sorted set family.
 //! - [`diff`]: decides whether two servers' replies to one command are "the same".
 //! - [`slot`]: CRC16-XMODEM hash slots, to pick keys on chosen shards.
 //! - [`wait`]: polling with a deadline (tests never sleep blindly).
@@ -16,6 +17,7 @@
 pub mod client;
 pub mod diff;
 pub mod gen;
+pub mod gen_zset;
 pub mod server;
 pub mod slot;
 pub mod wait;

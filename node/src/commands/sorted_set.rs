@@ -412,17 +412,11 @@ pub fn parse_lex_range(min: &[u8], max: &[u8]) -> Result<LexRange, &'static str>
     }
 }
 
-/// Valkey's `getPositiveLongFromObjectOrReply`: an integer of at least 0, else `msg` (or the
-/// standard texts when `msg` is None).
-fn positive_arg(out: &mut Out, arg: &[u8], msg: Option<&str>) -> Option<i64> {
-    range_arg(
-        out,
-        arg,
-        0,
-        i64::MAX,
-        msg.or(Some("value is out of range, must be positive")),
-        msg,
-    )
+/// Valkey's `getPositiveLongFromObjectOrReply` without a message of its own: an integer of
+/// at least 0; anything else, not an integer either, is "out of range".
+fn positive_arg(out: &mut Out, arg: &[u8]) -> Option<i64> {
+    let msg = Some("value is out of range, must be positive");
+    range_arg(out, arg, 0, i64::MAX, msg, msg)
 }
 
 /// Valkey's `getRangeLongFromObjectOrReply`: an integer in `min..=max`. `range_msg` replaces
@@ -1179,7 +1173,7 @@ fn zpop_generic(ctx: &mut KeyCtx<'_>, argv: &[&[u8]], max: bool) {
         return;
     }
     let count = match argv.get(2) {
-        Some(a) => match positive_arg(ctx.out, a, None) {
+        Some(a) => match positive_arg(ctx.out, a) {
             Some(c) => Some(c),
             None => return,
         },
