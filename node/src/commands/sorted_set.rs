@@ -500,17 +500,13 @@ fn write_zset<'c>(ctx: &'c mut KeyCtx<'_>, key: &[u8]) -> Result<Option<&'c mut 
     }
 }
 
-/// Deletes `key` if its set became empty.
-fn drop_if_empty(ctx: &mut KeyCtx<'_>, key: &[u8]) {
-    let now = ctx.now_ms;
-    if let Some(Entry {
-        value: Value::ZSet(z),
-        ..
-    }) = ctx.db().get(key, now)
-    {
-        if z.is_empty() {
-            ctx.db().remove(key);
-        }
+/// After a removal: deletes `key` when its set is now empty, and signals the write.
+fn after_removal(ctx: &mut KeyCtx<'_>, key: &[u8], deleted: i64, empty: bool) {
+    if empty {
+        ctx.db().remove(key);
+    }
+    if deleted > 0 {
+        ctx.modified(key);
     }
 }
 
@@ -673,10 +669,8 @@ fn zrem(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
             break;
         }
     }
-    drop_if_empty(ctx, key);
-    if deleted > 0 {
-        ctx.modified(key);
-    }
+    let empty = z.is_empty();
+    after_removal(ctx, key, deleted, empty);
     ctx.out.int(deleted);
 }
 
@@ -829,10 +823,8 @@ fn zremrange(ctx: &mut KeyCtx<'_>, key: &[u8], span: RemoveSpan) {
     if let Some((start, end)) = ranks {
         z.remove_ranks(start, end, |_, _| deleted += 1);
     }
-    drop_if_empty(ctx, key);
-    if deleted > 0 {
-        ctx.modified(key);
-    }
+    let empty = z.is_empty();
+    after_removal(ctx, key, deleted, empty);
     ctx.out.int(deleted);
 }
 
@@ -1144,12 +1136,8 @@ pub fn pop_from(
         Some(_) => return Err(WrongType),
     };
     let popped = z.pop(max, count);
-    if z.is_empty() {
-        ctx.db().remove(key);
-    }
-    if !popped.is_empty() {
-        ctx.modified(key);
-    }
+    let empty = z.is_empty();
+    after_removal(ctx, key, popped.len() as i64, empty);
     Ok(Some(popped))
 }
 
@@ -1460,9 +1448,10 @@ fn parse_op_opts(argv: &[&[u8]], cmd: OpCmd, setnum: usize) -> Result<OpOpts, Ve
 /// The members of a plain set as an input of this family (each counts with score 1).
 ///
 /// The set type is being written in parallel with this family; until its API lands a set
-/// shows no members here, so a set input behaves like a missing key. Once it has landed:
-/// `s.iter().for_each(|e| f(e.to_cow()))` (an integer member of an intset as its decimal
-/// text), `s.contains(m)` and `s.len()`.
+/// shows no members here (and [`set_len`] is 0), so a set input behaves like a missing key.
+/// Once it has landed these three become: `for e in s.iter() { f(match e { Elem::Str(b) =>
+/// Cow::Borrowed(b), Elem::Int(n) => Cow::Owned(n.to_string().into_bytes()) }) }`,
+/// `s.contains(member)` and `s.len()`.
 fn set_members<'a>(_s: &'a SetVal, _f: &mut dyn FnMut(Cow<'a, [u8]>)) {}
 
 fn set_contains(_s: &SetVal, _member: &[u8]) -> bool {
@@ -1738,10 +1727,6 @@ fn zrandmember(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
     }
     let count = l.unsigned_abs();
     let unique = l >= 0;
-    if !unique && count.saturating_mul(1 + u64::from(withscores)) > RANDMEMBER_REPLY_MAX {
-        ctx.out.err("value is out of range");
-        return;
-    }
     // Random numbers come from the keyspace's generator; take what we may need up front so
     // the set can be borrowed meanwhile.
     let mut seed = ctx.ks.random();
@@ -1768,6 +1753,10 @@ fn zrandmember(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
         out.array(0);
         return;
     }
+    if !unique && count.saturating_mul(1 + u64::from(withscores)) > RANDMEMBER_REPLY_MAX {
+        out.err("value is out of range");
+        return;
+    }
     let size = z.len() as u64;
     let picked: Vec<(&[u8], f64)> = if !unique || count == 1 {
         (0..count).filter_map(|_| z.random(next())).collect()
@@ -1789,15 +1778,24 @@ fn zrandmember(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
             left -= 1;
         }
         v
-    } else {
-        // Distinct members in random order: a partial shuffle of positions.
+    } else if count * 3 > size {
+        // Distinct members in random order, most of the set: a partial shuffle of positions.
         let mut pos: Vec<u64> = (0..size).collect();
         let mut v = Vec::with_capacity(count as usize);
         for i in 0..count {
             let j = i + next() % (size - i);
             pos.swap(i as usize, j as usize);
-            if let Some(e) = z.random(pos[i as usize]) {
-                v.push(e);
+            v.extend(z.random(pos[i as usize]));
+        }
+        v
+    } else {
+        // A few distinct members of a large set: draw until enough are distinct.
+        let mut taken = std::collections::HashSet::with_capacity(count as usize);
+        let mut v = Vec::with_capacity(count as usize);
+        while (v.len() as u64) < count {
+            let p = next() % size;
+            if taken.insert(p) {
+                v.extend(z.random(p));
             }
         }
         v
