@@ -102,8 +102,9 @@ pub const NORMALISATIONS: &[Normalisation] = &[
 pub const REFERENCE_DIFFERENCES: &[Normalisation] = &[
     norm("OBJECT", Some("IDLETIME"), Rule::IdleTime(2), "redis 7.0 keeps 0..=9999 as shared objects whose idle time is not the key's; Valkey 8.1 stores no shared integers in the keyspace (valkey-io/valkey#1186)"),
     // Valkey 8 prints a score as the shortest text that reads back as the same double
-    // (fpconv_dtoa, valkey-io/valkey#323); redis-server 7.0 prints "%.17g" (0.1 is
-    // "0.10000000000000001"). Only the text differs, never the value.
+    // (fpconv_dtoa, from redis/redis#10587 in Redis 7.2, which Valkey forked);
+    // redis-server 7.0 prints "%.17g" (0.1 is "0.10000000000000001"). Only the text
+    // differs, never the value.
     norm("ZSCORE", None, Rule::ScoreText, SCORE_TEXT),
     norm("ZMSCORE", None, Rule::ScoreText, SCORE_TEXT),
     norm("ZINCRBY", None, Rule::ScoreText, SCORE_TEXT),
@@ -121,7 +122,7 @@ pub const REFERENCE_DIFFERENCES: &[Normalisation] = &[
 ];
 
 /// Why scores may be written differently (see [`REFERENCE_DIFFERENCES`]).
-const SCORE_TEXT: &str = "Valkey 8 prints scores as the shortest round-trip text (valkey-io/valkey#323), redis 7.0 with %.17g";
+const SCORE_TEXT: &str = "Valkey 8 prints scores as the shortest round-trip text (fpconv_dtoa, redis/redis#10587, Redis 7.2), redis 7.0 with %.17g";
 
 /// The rule for a command.
 pub fn rule_for(command: &[Vec<u8>]) -> Rule {
