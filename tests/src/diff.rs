@@ -48,6 +48,17 @@ pub enum Rule {
     /// "hashtable"; the runner then checks that the key holds a set on both, small enough
     /// for a listpack.
     SetListpack,
+    /// Replies carrying scores: the same structure and bytes, except that a bulk string or a
+    /// RESP3 double may be written differently when both texts read as the same double
+    /// (same bits, so -0 and 0 still differ).
+    ScoreText,
+    /// Random picks (ZRANDMEMBER): errors exact; otherwise the same RESP types and array
+    /// lengths all the way down, the picked values not compared.
+    RandomShape,
+    /// ZSCAN and friends: with cursor 0, the cursor is followed to the end on both servers
+    /// and the sets of elements (member and score pairs for ZSCAN) are compared, scores as
+    /// doubles; pages and cursors are implementation details. Errors exact.
+    ElementScan,
 }
 
 /// One normalisation: a command (and subcommand), its rule and why it is needed.
@@ -92,6 +103,8 @@ pub const NORMALISATIONS: &[Normalisation] = &[
     norm("SINTER", None, Rule::Unordered, "the members come in the order of a set that may be a hashtable (hash order differs between implementations)"),
     norm("SUNION", None, Rule::Unordered, "the union is collected in a hashtable unless every operand is an intset (hash order differs between implementations)"),
     norm("SDIFF", None, Rule::Unordered, "the difference is collected in a hashtable unless every operand is an intset (hash order differs between implementations)"),
+    norm("ZRANDMEMBER", None, Rule::RandomShape, "random members"),
+    norm("ZSCAN", None, Rule::ElementScan, "pages and cursors depend on the hash table; the elements a full walk returns do not"),
 ];
 
 /// Known differences between corekey (Valkey 8 behaviour) and the reference redis-server 7.0,
@@ -101,7 +114,28 @@ pub const NORMALISATIONS: &[Normalisation] = &[
 pub const REFERENCE_DIFFERENCES: &[Normalisation] = &[
     norm("OBJECT", Some("IDLETIME"), Rule::IdleTime(2), "redis 7.0 keeps 0..=9999 as shared objects whose idle time is not the key's; Valkey 8.1 stores no shared integers in the keyspace (valkey-io/valkey#1186)"),
     norm("OBJECT", Some("ENCODING"), Rule::SetListpack, "sets gained a listpack encoding in Redis 7.2 (redis/redis#11290), which Valkey 8 has; redis 7.0 keeps small sets that are not all integers (and SPOP's survivors) as hashtables"),
+    // Valkey 8 prints a score as the shortest text that reads back as the same double
+    // (fpconv_dtoa, from redis/redis#10587 in Redis 7.2, which Valkey forked);
+    // redis-server 7.0 prints "%.17g" (0.1 is "0.10000000000000001"). Only the text
+    // differs, never the value.
+    norm("ZSCORE", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZMSCORE", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZINCRBY", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZADD", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZRANGE", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZREVRANGE", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZRANGEBYSCORE", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZREVRANGEBYSCORE", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZPOPMIN", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZPOPMAX", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZMPOP", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZUNION", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZINTER", None, Rule::ScoreText, SCORE_TEXT),
+    norm("ZDIFF", None, Rule::ScoreText, SCORE_TEXT),
 ];
+
+/// Why scores may be written differently (see [`REFERENCE_DIFFERENCES`]).
+const SCORE_TEXT: &str = "Valkey 8 prints scores as the shortest round-trip text (fpconv_dtoa, redis/redis#10587, Redis 7.2), redis 7.0 with %.17g";
 
 /// The rule for a command.
 pub fn rule_for(command: &[Vec<u8>]) -> Rule {
@@ -152,11 +186,56 @@ pub fn compare(command: &[Vec<u8>], a: &Frame, b: &Frame) -> Result<(), String> 
             a.reply == Reply::Bulk(b"listpack".to_vec())
                 && b.reply == Reply::Bulk(b"hashtable".to_vec())
         }
+        Rule::ScoreText => same_but_score_text(&a.reply, &b.reply),
+        Rule::RandomShape => same_shape(&a.reply, &b.reply),
+        // Compared by `element_scan_step`; a single page is never enough.
+        Rule::ElementScan => false,
     };
     if ok {
         Ok(())
     } else {
         Err(format!("replies differ (rule {rule:?})"))
+    }
+}
+
+/// A reply's text read as a double, the way both servers write scores (`inf`, `-inf`,
+/// `nan`, decimal or exponent notation).
+fn as_double(r: &Reply) -> Option<f64> {
+    match r {
+        Reply::Double(d) => Some(*d),
+        Reply::Bulk(b) => std::str::from_utf8(b).ok()?.parse::<f64>().ok(),
+        _ => None,
+    }
+}
+
+/// Whether two replies are the same but for how their scores are written (see
+/// [`Rule::ScoreText`]).
+fn same_but_score_text(a: &Reply, b: &Reply) -> bool {
+    if a == b {
+        return true;
+    }
+    match (a, b) {
+        (Reply::Array(x), Reply::Array(y)) | (Reply::Set(x), Reply::Set(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_but_score_text(p, q))
+        }
+        (Reply::Bulk(_), Reply::Bulk(_)) | (Reply::Double(_), Reply::Double(_)) => {
+            match (as_double(a), as_double(b)) {
+                (Some(x), Some(y)) => x.to_bits() == y.to_bits(),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Whether two replies have the same shape (see [`Rule::RandomShape`]).
+fn same_shape(a: &Reply, b: &Reply) -> bool {
+    match (a, b) {
+        (Reply::Error(x), Reply::Error(y)) => x == y,
+        (Reply::Array(x), Reply::Array(y)) | (Reply::Set(x), Reply::Set(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_shape(p, q))
+        }
+        _ => kind(a) == kind(b),
     }
 }
 
@@ -416,6 +495,9 @@ fn command_step(
     (cb, b): Pair,
     source: &mut dyn StepSource,
 ) -> Result<String, String> {
+    if rule_for(cmd) == Rule::ElementScan {
+        return element_scan_step(cmd, (ca, a), (cb, b));
+    }
     let ra = call(ca, a, cmd)?;
     let rb = call(cb, b, cmd)?;
     // A family's own judgement comes first; its `None` leaves the replies to the rules.
@@ -520,6 +602,79 @@ fn leaves_expired_key(cmd: &[Vec<u8>]) -> Option<&[u8]> {
         .skip(3)
         .any(|arg| is(arg, "EXAT") || is(arg, "PXAT"));
     (cmd.len() > 3 && is(&cmd[0], "SET") && absolute).then(|| cmd[1].as_slice())
+}
+
+/// What a full walk of an element SCAN (ZSCAN key 0 …) found: the set of elements, or the
+/// first reply that was not a well-formed page (compared exactly).
+#[derive(Debug, PartialEq)]
+enum ElementScan {
+    /// Member, and the score as the bits of its double (or its text if it is not one).
+    Elements(BTreeSet<(Vec<u8>, Vec<u8>)>),
+    Other(Vec<u8>),
+}
+
+/// Follows an element scan's cursor to the end. Where the cursor argument is the command's
+/// third word (ZSCAN key cursor …); with NOSCORES the elements are members alone.
+fn element_scan_all(c: &mut Conn, side: Side, first: &[Vec<u8>]) -> Result<ElementScan, String> {
+    let pairs = !first
+        .iter()
+        .skip(3)
+        .any(|a| a.eq_ignore_ascii_case(b"NOSCORES"));
+    let mut cmd = first.to_vec();
+    let mut found = BTreeSet::new();
+    for _ in 0..SCAN_CALLS_MAX {
+        let r = call(c, side, &cmd)?;
+        let Some([Reply::Bulk(cursor), page]) = r.reply.as_list() else {
+            return Ok(ElementScan::Other(r.raw));
+        };
+        let Some(items) = page.as_list() else {
+            return Ok(ElementScan::Other(r.raw));
+        };
+        let step = if pairs { 2 } else { 1 };
+        if items.len() % step != 0 {
+            return Ok(ElementScan::Other(r.raw));
+        }
+        for chunk in items.chunks(step) {
+            let Some(member) = chunk[0].as_bytes() else {
+                return Ok(ElementScan::Other(r.raw));
+            };
+            let score = match chunk.get(1) {
+                Some(s) => match as_double(s) {
+                    Some(d) => d.to_bits().to_be_bytes().to_vec(),
+                    None => s.as_bytes().unwrap_or_default().to_vec(),
+                },
+                None => Vec::new(),
+            };
+            found.insert((member.to_vec(), score));
+        }
+        if cursor == b"0" {
+            return Ok(ElementScan::Elements(found));
+        }
+        match cmd.get_mut(2) {
+            Some(arg) => *arg = cursor.clone(),
+            None => return Ok(ElementScan::Other(r.raw)),
+        }
+    }
+    Err(format!(
+        "  {}: {} did not come back to cursor 0 within {SCAN_CALLS_MAX} calls",
+        side.name,
+        show_command(first)
+    ))
+}
+
+fn element_scan_step(first: &[Vec<u8>], (ca, a): Pair, (cb, b): Pair) -> Result<String, String> {
+    let sa = element_scan_all(ca, a, first)?;
+    let sb = element_scan_all(cb, b, first)?;
+    if sa == sb {
+        return Ok(match sa {
+            ElementScan::Elements(e) => format!("{} elements", e.len()),
+            ElementScan::Other(raw) => format!("\"{}\"", escape(&raw)),
+        });
+    }
+    Err(format!(
+        "  full walks differ\n  {}: {sa:?}\n  {}: {sb:?}",
+        a.name, b.name
+    ))
 }
 
 fn scan_args(
@@ -860,6 +1015,37 @@ mod tests {
         .is_err());
     }
 
+    /// Score replies may write the same double differently (Valkey 8's shortest text against
+    /// redis 7.0's %.17g), and nothing else may differ: not the value, not -0 against 0, not
+    /// a member.
+    #[test]
+    fn score_text() {
+        let z = cmd(&["ZSCORE", "k", "m"]);
+        assert!(compare(
+            &z,
+            &frame(b"$3\r\n0.1\r\n"),
+            &frame(b"$19\r\n0.10000000000000001\r\n")
+        )
+        .is_ok());
+        assert!(compare(&z, &frame(b",0.1\r\n"), &frame(b",0.10000000000000001\r\n")).is_ok());
+        assert!(compare(&z, &frame(b"$3\r\n0.1\r\n"), &frame(b"$3\r\n0.2\r\n")).is_err());
+        assert!(compare(&z, &frame(b"$2\r\n-0\r\n"), &frame(b"$1\r\n0\r\n")).is_err());
+        assert!(compare(&z, &frame(b"$3\r\n0.1\r\n"), &frame(b",0.1\r\n")).is_err());
+        let r = cmd(&["ZRANGE", "k", "0", "-1", "WITHSCORES"]);
+        assert!(compare(
+            &r,
+            &frame(b"*2\r\n$1\r\na\r\n$3\r\n0.1\r\n"),
+            &frame(b"*2\r\n$1\r\na\r\n$19\r\n0.10000000000000001\r\n")
+        )
+        .is_ok());
+        assert!(compare(
+            &r,
+            &frame(b"*2\r\n$1\r\na\r\n$3\r\n0.1\r\n"),
+            &frame(b"*2\r\n$1\r\nb\r\n$3\r\n0.1\r\n")
+        )
+        .is_err());
+    }
+
     /// OBJECT ENCODING lets corekey's listpack stand against the reference's hashtable, and
     /// nothing else (the runner then checks that the key is a set small enough for one).
     #[test]
@@ -874,6 +1060,25 @@ mod tests {
         assert!(compare(&c, &hashtable, &listpack).is_err());
         assert!(compare(&c, &intset, &hashtable).is_err());
         assert!(compare(&c, &listpack, &intset).is_err());
+    }
+
+    /// Random picks compare by shape only; errors stay exact.
+    #[test]
+    fn random_shape() {
+        let r = cmd(&["ZRANDMEMBER", "k", "2"]);
+        assert!(compare(
+            &r,
+            &frame(b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"),
+            &frame(b"*2\r\n$1\r\nc\r\n$1\r\na\r\n")
+        )
+        .is_ok());
+        assert!(compare(
+            &r,
+            &frame(b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"),
+            &frame(b"*1\r\n$1\r\nc\r\n")
+        )
+        .is_err());
+        assert!(compare(&r, &frame(b"-ERR x\r\n"), &frame(b"-ERR y\r\n")).is_err());
     }
 
     /// HELLO ignores server, version and id, but not the other fields or their order.

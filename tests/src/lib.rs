@@ -6,6 +6,7 @@
 //! - [`server`]: start, find, signal and reap `corekey` / `redis-server` processes.
 //! - [`gen`]: a seeded generator of command sequences for the differential test.
 //! - [`gen_set`]: the same for the set family.
+//! - [`gen_zset`]: the same for the sorted set family.
 //! - [`diff`]: decides whether two servers' replies to one command are "the same".
 //! - [`slot`]: CRC16-XMODEM hash slots, to pick keys on chosen shards.
 //! - [`wait`]: polling with a deadline (tests never sleep blindly).
@@ -19,6 +20,7 @@ pub mod diff;
 pub mod gen;
 pub mod gen_hash;
 pub mod gen_set;
+pub mod gen_zset;
 pub mod server;
 pub mod slot;
 pub mod wait;
