@@ -1,5 +1,5 @@
-//! Blocking commands: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP (and the sorted-set ones,
-//! which plug in the same way), and how a connection waits for them.
+//! Blocking commands: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP,
+//! and how a connection waits for them.
 //!
 //! A blocking command is its non-blocking attempt plus a wait. The attempt runs where the keys
 //! are; when it finds nothing, the client is registered as a waiter there in the same step
@@ -18,6 +18,7 @@
 
 use super::list::{self, WrongType};
 use super::multi;
+use super::sorted_set as zset;
 use super::spec::{
     acl, flag, key_at, keyflag as kf, keys_from, BeginSearch, CommandSpec, Exec, FindKeys, Group,
     KeySpec,
@@ -112,6 +113,30 @@ pub static COMMANDS: &[CommandSpec] = &[
             "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
             "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
             "timeout:double numkeys:integer key:key... where=(LEFT|RIGHT) [COUNT count:integer]")
+    },
+    CommandSpec {
+        keys: BPOP_KEYS,
+        exec: Exec::Block(&BZPOPMIN),
+        history: &[("6.0.0", "`timeout` is interpreted as a double instead of an integer.")],
+        ..CommandSpec::new("bzpopmin", -3, flag::WRITE | flag::FAST | flag::BLOCKING, acl::SORTEDSET, Group::SortedSet, "5.0.0",
+            "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+            "O(log(N)) with N being the number of elements in the sorted set.", "key:key... timeout:double")
+    },
+    CommandSpec {
+        keys: BPOP_KEYS,
+        exec: Exec::Block(&BZPOPMAX),
+        history: &[("6.0.0", "`timeout` is interpreted as a double instead of an integer.")],
+        ..CommandSpec::new("bzpopmax", -3, flag::WRITE | flag::FAST | flag::BLOCKING, acl::SORTEDSET, Group::SortedSet, "5.0.0",
+            "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
+            "O(log(N)) with N being the number of elements in the sorted set.", "key:key... timeout:double")
+    },
+    CommandSpec {
+        keys: BLMPOP_KEYS,
+        exec: Exec::Block(&BZMPOP),
+        ..CommandSpec::new("bzmpop", -5, flag::WRITE | flag::BLOCKING, acl::SORTEDSET, Group::SortedSet, "7.0.0",
+            "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+            "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+            "timeout:double numkeys:integer key:key... where=(MIN|MAX) [COUNT count:integer]")
     },
 ];
 
@@ -331,6 +356,171 @@ pub static BLMPOP: BlockSpec = BlockSpec {
     attempt_across: blmpop_across,
     timeout_reply: null_array,
     type_name: "list",
+};
+
+// ---- BZPOPMIN / BZPOPMAX / BZMPOP ----
+
+/// Pops from the first of `keys` that holds members, through a transaction holding their
+/// shards: the key and what was popped, `Ok(None)` when none does.
+async fn zpop_in_txn(
+    txn: &multi::TxnHandle<'_>,
+    shard: &Shard,
+    db: usize,
+    keys: &[Vec<u8>],
+    max: bool,
+    count: usize,
+) -> Result<Option<(Vec<u8>, zset::Popped)>, zset::WrongType> {
+    for key in keys {
+        let k = key.clone();
+        let got = txn
+            .run(shard.shard_of_key(key), move |s| {
+                let mut ks = s.ks.borrow_mut();
+                let config = s.config.borrow();
+                let mut sink = Out::new(false);
+                let mut ctx = KeyCtx {
+                    ks: &mut ks,
+                    db,
+                    now_ms: unix_ms(),
+                    out: &mut sink,
+                    config: &config,
+                };
+                zset::pop_from(&mut ctx, &k, max, count)
+            })
+            .await?;
+        if let Some(popped) = got {
+            return Ok(Some((key.clone(), popped)));
+        }
+    }
+    Ok(None)
+}
+
+/// BZPOPMIN/BZPOPMAX's reply: `[key, member, score]`.
+fn bzpop_reply(out: &mut Out, key: &[u8], popped: &zset::Popped) {
+    out.array(popped.len() * 2 + 1);
+    out.bulk(key);
+    zset::reply_popped(out, popped, false);
+}
+
+fn bzpop_attempt(ctx: &mut KeyCtx<'_>, argv: &[&[u8]], max: bool) -> bool {
+    for key in &argv[1..argv.len() - 1] {
+        match zset::pop_from(ctx, key, max, 1) {
+            Err(zset::WrongType) => {
+                ctx.out.err(ERR_WRONGTYPE);
+                return true;
+            }
+            Ok(Some(popped)) => {
+                bzpop_reply(ctx.out, key, &popped);
+                return true;
+            }
+            Ok(None) => continue,
+        }
+    }
+    false
+}
+
+fn bzpopmin_attempt(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) -> bool {
+    bzpop_attempt(ctx, argv, false)
+}
+
+fn bzpopmax_attempt(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) -> bool {
+    bzpop_attempt(ctx, argv, true)
+}
+
+fn bzpop_across(a: Across<'_>, max: bool) -> multi::LocalFutOut<'_, bool> {
+    Box::pin(async move {
+        let keys = &a.argv[1..a.argv.len() - 1];
+        match zpop_in_txn(a.txn, a.shard, a.db, keys, max, 1).await {
+            Err(zset::WrongType) => {
+                a.out.err(ERR_WRONGTYPE);
+                true
+            }
+            Ok(Some((key, popped))) => {
+                bzpop_reply(a.out, &key, &popped);
+                true
+            }
+            Ok(None) => false,
+        }
+    })
+}
+
+fn bzpopmin_across(a: Across<'_>) -> multi::LocalFutOut<'_, bool> {
+    bzpop_across(a, false)
+}
+
+fn bzpopmax_across(a: Across<'_>) -> multi::LocalFutOut<'_, bool> {
+    bzpop_across(a, true)
+}
+
+pub static BZPOPMIN: BlockSpec = BlockSpec {
+    prepare: bpop_prepare,
+    attempt: bzpopmin_attempt,
+    attempt_across: bzpopmin_across,
+    timeout_reply: null_array,
+    type_name: "zset",
+};
+
+pub static BZPOPMAX: BlockSpec = BlockSpec {
+    prepare: bpop_prepare,
+    attempt: bzpopmax_attempt,
+    attempt_across: bzpopmax_across,
+    timeout_reply: null_array,
+    type_name: "zset",
+};
+
+fn bzmpop_prepare(out: &mut Out, argv: &[&[u8]]) -> Option<usize> {
+    zset::parse_mpop_at(out, argv, 2)?;
+    timeout_ok(out, argv[1]).then_some(1)
+}
+
+fn bzmpop_attempt(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) -> bool {
+    let mut sink = Out::new(false);
+    let Some(a) = zset::parse_mpop_at(&mut sink, argv, 2) else {
+        return false;
+    };
+    for &key in &argv[3..3 + a.numkeys] {
+        match zset::pop_from(ctx, key, a.max, a.count) {
+            Err(zset::WrongType) => {
+                ctx.out.err(ERR_WRONGTYPE);
+                return true;
+            }
+            Ok(Some(popped)) => {
+                zset::reply_mpop(ctx.out, Some((key, &popped)));
+                return true;
+            }
+            Ok(None) => continue,
+        }
+    }
+    false
+}
+
+fn bzmpop_across(a: Across<'_>) -> multi::LocalFutOut<'_, bool> {
+    Box::pin(async move {
+        let argv: Vec<&[u8]> = a.argv.iter().map(Vec::as_slice).collect();
+        let mut sink = Out::new(false);
+        let Some(p) = zset::parse_mpop_at(&mut sink, &argv, 2) else {
+            return false;
+        };
+        let keys = &a.argv[3..3 + p.numkeys];
+        match zpop_in_txn(a.txn, a.shard, a.db, keys, p.max, p.count).await {
+            Err(zset::WrongType) => {
+                a.out.err(ERR_WRONGTYPE);
+                true
+            }
+            Ok(Some((key, popped))) => {
+                zset::reply_mpop(a.out, Some((&key, &popped)));
+                true
+            }
+            Ok(None) => false,
+        }
+    })
+}
+
+pub static BZMPOP: BlockSpec = BlockSpec {
+    prepare: bzmpop_prepare,
+    attempt: bzmpop_attempt,
+    attempt_across: bzmpop_across,
+    timeout_reply: null_array,
+    type_name: "zset",
 };
 
 // ---- waiting ----

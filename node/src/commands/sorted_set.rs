@@ -1145,7 +1145,7 @@ pub fn pop_from(
 pub type Popped = Vec<(SmallBytes, f64)>;
 
 /// Writes popped members as `[member, score]` pairs (nested) or flat.
-fn reply_popped(out: &mut Out, popped: &Popped, nested: bool) {
+pub fn reply_popped(out: &mut Out, popped: &Popped, nested: bool) {
     for (m, s) in popped {
         if nested {
             out.array(2);
@@ -1208,23 +1208,30 @@ fn zpopmax(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 
 /// A parsed ZMPOP: how many keys, which end, how many members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct MpopArgs {
-    numkeys: usize,
-    max: bool,
-    count: usize,
+pub struct MpopArgs {
+    pub numkeys: usize,
+    pub max: bool,
+    pub count: usize,
 }
 
 /// ZMPOP's arguments (Valkey's `zmpopGenericCommand`), or None after an error reply.
 fn parse_zmpop(out: &mut Out, argv: &[&[u8]]) -> Option<MpopArgs> {
+    parse_mpop_at(out, argv, 1)
+}
+
+/// ZMPOP's or BZMPOP's arguments with the key count at `numkeys_idx` (keys follow it).
+pub fn parse_mpop_at(out: &mut Out, argv: &[&[u8]], numkeys_idx: usize) -> Option<MpopArgs> {
     let numkeys = range_arg(
         out,
-        argv[1],
+        argv[numkeys_idx],
         1,
         i64::MAX,
         Some("numkeys should be greater than 0"),
         Some("numkeys should be greater than 0"),
     )?;
-    let where_idx = usize::try_from(numkeys).ok().and_then(|n| n.checked_add(2));
+    let where_idx = usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(numkeys_idx + 1));
     let Some(where_idx) = where_idx.filter(|&w| w < argv.len()) else {
         out.err(ERR_SYNTAX);
         return None;
@@ -1252,14 +1259,14 @@ fn parse_zmpop(out: &mut Out, argv: &[&[u8]]) -> Option<MpopArgs> {
         j += 1;
     }
     Some(MpopArgs {
-        numkeys: where_idx - 2,
+        numkeys: where_idx - numkeys_idx - 1,
         max,
         count: usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX),
     })
 }
 
 /// ZMPOP's reply: the key and its popped [member, score] pairs, or a null array.
-fn reply_mpop(out: &mut Out, found: Option<(&[u8], &Popped)>) {
+pub fn reply_mpop(out: &mut Out, found: Option<(&[u8], &Popped)>) {
     match found {
         None => out.null_array(),
         Some((key, popped)) => {
