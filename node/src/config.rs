@@ -449,28 +449,30 @@ pub static DIRECTIVES: &[Directive] = &[
     },
     Directive {
         name: "hash-max-listpack-value",
-        kind: Kind::Int {
+        // A memory value in Valkey ("64", "1kb"…).
+        kind: Kind::Memory {
             min: 0,
-            max: i64::MAX,
+            max: i64::MAX as u64,
         },
         mutable: true,
         protected: false,
         set: |c, a| {
-            c.encoding.hash_max_listpack_value = parse_int(one(a), 0, i64::MAX)? as usize;
+            c.encoding.hash_max_listpack_value = parse_memory(one(a), 0, i64::MAX as u64)? as usize;
             Ok(())
         },
         get: |c| c.encoding.hash_max_listpack_value.to_string().into_bytes(),
     },
     Directive {
         name: "hash-max-ziplist-value",
-        kind: Kind::Int {
+        // A memory value in Valkey ("64", "1kb"…).
+        kind: Kind::Memory {
             min: 0,
-            max: i64::MAX,
+            max: i64::MAX as u64,
         },
         mutable: true,
         protected: false,
         set: |c, a| {
-            c.encoding.hash_max_listpack_value = parse_int(one(a), 0, i64::MAX)? as usize;
+            c.encoding.hash_max_listpack_value = parse_memory(one(a), 0, i64::MAX as u64)? as usize;
             Ok(())
         },
         get: |c| c.encoding.hash_max_listpack_value.to_string().into_bytes(),
@@ -557,56 +559,62 @@ pub static DIRECTIVES: &[Directive] = &[
     },
     Directive {
         name: "zset-max-listpack-value",
-        kind: Kind::Int {
+        // A memory value in Valkey ("64", "1kb"…).
+        kind: Kind::Memory {
             min: 0,
-            max: i64::MAX,
+            max: i64::MAX as u64,
         },
         mutable: true,
         protected: false,
         set: |c, a| {
-            c.encoding.zset_max_listpack_value = parse_int(one(a), 0, i64::MAX)? as usize;
+            c.encoding.zset_max_listpack_value = parse_memory(one(a), 0, i64::MAX as u64)? as usize;
             Ok(())
         },
         get: |c| c.encoding.zset_max_listpack_value.to_string().into_bytes(),
     },
     Directive {
         name: "zset-max-ziplist-value",
-        kind: Kind::Int {
+        // A memory value in Valkey ("64", "1kb"…).
+        kind: Kind::Memory {
             min: 0,
-            max: i64::MAX,
+            max: i64::MAX as u64,
         },
         mutable: true,
         protected: false,
         set: |c, a| {
-            c.encoding.zset_max_listpack_value = parse_int(one(a), 0, i64::MAX)? as usize;
+            c.encoding.zset_max_listpack_value = parse_memory(one(a), 0, i64::MAX as u64)? as usize;
             Ok(())
         },
         get: |c| c.encoding.zset_max_listpack_value.to_string().into_bytes(),
     },
     Directive {
         name: "list-max-listpack-size",
+        // A C int in Valkey.
         kind: Kind::Int {
-            min: i64::MIN,
-            max: i64::MAX,
+            min: i32::MIN as i64,
+            max: i32::MAX as i64,
         },
         mutable: true,
         protected: false,
         set: |c, a| {
-            c.encoding.list_max_listpack_size = parse_int(one(a), i64::MIN, i64::MAX)?;
+            c.encoding.list_max_listpack_size =
+                parse_int(one(a), i32::MIN as i64, i32::MAX as i64)?;
             Ok(())
         },
         get: |c| c.encoding.list_max_listpack_size.to_string().into_bytes(),
     },
     Directive {
         name: "list-max-ziplist-size",
+        // A C int in Valkey.
         kind: Kind::Int {
-            min: i64::MIN,
-            max: i64::MAX,
+            min: i32::MIN as i64,
+            max: i32::MAX as i64,
         },
         mutable: true,
         protected: false,
         set: |c, a| {
-            c.encoding.list_max_listpack_size = parse_int(one(a), i64::MIN, i64::MAX)?;
+            c.encoding.list_max_listpack_size =
+                parse_int(one(a), i32::MIN as i64, i32::MAX as i64)?;
             Ok(())
         },
         get: |c| c.encoding.list_max_listpack_size.to_string().into_bytes(),
