@@ -201,3 +201,26 @@ fn hello_3_map_shape() {
         "-NOPROTO unsupported protocol version\r\n"
     );
 }
+
+/// INFO memory reports memory per element for each value type present (sampled keys).
+#[test]
+fn info_reports_memory_per_element() {
+    let server = Corekey::start(&[]);
+    let mut c = server.client();
+    for i in 0..50 {
+        let (h, l) = (format!("h{i}"), format!("l{i}"));
+        c.call(&["HSET", &h, "f1", "v1", "f2", "v2"]);
+        c.call(&["RPUSH", &l, "a", "b", "c"]);
+    }
+    let info = c.call(&["INFO", "memory"]);
+    let text = String::from_utf8_lossy(info.reply.as_bytes().expect("INFO text")).into_owned();
+    for ty in ["hash", "list"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("mem_per_element_{ty}:")))
+            .unwrap_or_else(|| panic!("no mem_per_element_{ty} in {text}"));
+        let v: f64 = line.split(':').nth(1).unwrap().trim().parse().unwrap();
+        assert!(v > 0.0, "{line}");
+    }
+    assert!(!text.contains("mem_per_element_zset"), "{text}");
+}

@@ -534,6 +534,8 @@ struct ShardReport {
     locked: bool,
     blocked_clients: usize,
     watched_keys: usize,
+    /// Sampled bytes and elements per value type (see `Db::sample_memory`).
+    per_element: [(&'static str, u64, u64); 5],
     pubsub_clients: usize,
     /// Channels, shard channels and patterns with subscribers on the shard (a channel may
     /// have subscribers on several shards: the node's count is of the union).
@@ -544,7 +546,27 @@ struct ShardReport {
     rates: (f64, f64, f64),
 }
 
+/// Keys sampled per database and shard for INFO's memory per element.
+const MEMORY_SAMPLES: usize = 256;
+
 fn gather(s: &Shard) -> ShardReport {
+    let per_element = {
+        let mut ks = s.ks.borrow_mut();
+        let mut acc = [("", 0u64, 0u64); 5];
+        for d in 0..ks.dbs.len() {
+            let n = MEMORY_SAMPLES.min(ks.dbs[d].len());
+            if n == 0 {
+                continue;
+            }
+            let picks: Vec<u64> = (0..n).map(|_| ks.random()).collect();
+            let mut it = picks.into_iter();
+            let got = ks.dbs[d].sample_memory(|| it.next().unwrap_or(0), n);
+            for (a, g) in acc.iter_mut().zip(got) {
+                *a = (g.0, a.1 + g.1, a.2 + g.2);
+            }
+        }
+        acc
+    };
     let ks = s.ks.borrow();
     ShardReport {
         stats: s.stats.borrow().clone(),
@@ -567,6 +589,7 @@ fn gather(s: &Shard) -> ShardReport {
             .filter(|(_, c)| c.blocked.get())
             .count(),
         watched_keys: ks.watches.keys(),
+        per_element,
         pubsub_clients: s.pubsub.borrow().clients(),
         pubsub_channels: s
             .pubsub
@@ -773,6 +796,25 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
         );
     }
     if section("memory", &mut s) {
+        // corekey's own: memory per element of each value type, estimated from up to
+        // MEMORY_SAMPLES random keys per database and shard (key, entry and value bytes
+        // over elements; a string is one element).
+        let mut per_element = String::new();
+        for i in 0..5 {
+            let name = reports
+                .iter()
+                .map(|r| r.per_element[i].0)
+                .find(|n| !n.is_empty());
+            let bytes: u64 = reports.iter().map(|r| r.per_element[i].1).sum();
+            let elements: u64 = reports.iter().map(|r| r.per_element[i].2).sum();
+            if let (Some(name), true) = (name, elements > 0) {
+                let _ = write!(
+                    per_element,
+                    "mem_per_element_{name}:{:.2}\r\n",
+                    bytes as f64 / elements as f64
+                );
+            }
+        }
         let used = used_memory();
         let rss = rss_bytes();
         let total = total_system_memory();
@@ -784,7 +826,7 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
         };
         let _ = write!(
             s,
-            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{frag:.2}\r\nmem_allocator:jemalloc-5.3.0\r\n",
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{frag:.2}\r\nmem_allocator:jemalloc-5.3.0\r\n{per_element}",
             human_bytes(used),
             human_bytes(rss),
             human_bytes(peak),

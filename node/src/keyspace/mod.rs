@@ -436,6 +436,48 @@ impl Db {
         None
     }
 
+    /// Memory per element of each value type, estimated from up to `samples` random keys
+    /// (INFO memory): for each type, the bytes (key, entry, table slot and value) and the
+    /// elements of the sampled keys. A type held by few keys may go unsampled.
+    pub fn sample_memory(
+        &self,
+        mut random: impl FnMut() -> u64,
+        samples: usize,
+    ) -> [(&'static str, u64, u64); 5] {
+        let mut acc = [
+            ("string", 0, 0),
+            ("list", 0, 0),
+            ("set", 0, 0),
+            ("zset", 0, 0),
+            ("hash", 0, 0),
+        ];
+        if self.keys == 0 {
+            return acc;
+        }
+        // A table slot: the key, the entry and the index's hash and position.
+        let slot = std::mem::size_of::<(SmallBytes, Entry)>() + 2 * std::mem::size_of::<usize>();
+        // Measuring a collection walks its elements: stop once this many were measured.
+        const ELEMENTS_MAX: u64 = 1 << 20;
+        let mut measured = 0u64;
+        for _ in 0..samples.min(self.keys) {
+            if measured > ELEMENTS_MAX {
+                break;
+            }
+            let r = (random() % self.keys as u64) as usize;
+            let (local, within) = self.sizes.find(r);
+            let Some((k, e)) = self.slots[local].get_index(within) else {
+                continue;
+            };
+            let Some(a) = acc.iter_mut().find(|a| a.0 == e.value.type_name()) else {
+                continue;
+            };
+            a.1 += (slot + k.heap_bytes() + e.value.heap_bytes()) as u64;
+            a.2 += e.value.element_count() as u64;
+            measured += e.value.element_count() as u64;
+        }
+        acc
+    }
+
     /// Every live key matching the filter, in table order (KEYS).
     pub fn keys_matching(
         &mut self,
