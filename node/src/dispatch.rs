@@ -197,6 +197,7 @@ pub async fn run_node(
         NodeCmd::ClientList => commands::connection::client_list(shard, client, argv, out).await,
         NodeCmd::ClientKill => commands::connection::client_kill(shard, client, argv, out).await,
         NodeCmd::Shutdown => commands::server::shutdown(shard, client, argv, out),
+        NodeCmd::Cluster(c) => commands::cluster::run(c, shard, client, argv, out).await,
     }
 }
 

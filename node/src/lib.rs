@@ -13,9 +13,11 @@
 //! - `keyspace`: a shard's data (per-slot tables, expiry). No I/O, no clock.
 //! - `resp`: the wire protocol (request parser, reply writer).
 //! - `clients`: what a shard knows about its connections (CLIENT LIST/KILL).
+//! - `cluster`: cluster mode: the bus driver on shard 0, topology snapshots, routing.
 //! - `util`: exact ports of Valkey's number and pattern helpers.
 
 pub mod clients;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod dispatch;

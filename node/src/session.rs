@@ -34,6 +34,8 @@ pub struct ClientState {
     pub info: Rc<ClientInfo>,
     /// Stop running commands and close once the replies so far are written.
     pub close_after_reply: bool,
+    /// ASKING and READONLY (cluster mode).
+    pub cluster: crate::cluster::ClientFlags,
 }
 
 impl ClientState {
@@ -77,6 +79,7 @@ impl ClientSession {
                 authenticated,
                 info,
                 close_after_reply: false,
+                cluster: Default::default(),
             },
             parser: Parser::new(),
             key_pos: Vec::new(),
@@ -176,6 +179,30 @@ impl ClientSession {
         if self.state.auth_required(&self.shard) && !spec.has(commands::spec::flag::NO_AUTH) {
             self.reject(out, Some(r), b"-NOAUTH Authentication required.");
             return;
+        }
+        // Cluster mode: redirect (MOVED, ASK) or refuse (CROSSSLOT, CLUSTERDOWN, TRYAGAIN)
+        // before the command runs; keys of one slot always live on one shard.
+        if let Some(view) = self.shard.cluster.view() {
+            use crate::cluster::routing::{self, Verdict};
+            let allow_reads = self.shard.config.borrow().cluster.allow_reads_when_down;
+            let verdict = match routing::check(
+                &view,
+                &mut self.state.cluster,
+                r,
+                argv,
+                &mut self.key_pos,
+                allow_reads,
+            ) {
+                Verdict::CheckKeys(pending) => {
+                    self.flush(out).await;
+                    routing::resolve(&self.shard, pending).await
+                }
+                v => v,
+            };
+            if let Verdict::Refuse(msg) = verdict {
+                self.reject(out, Some(r), &msg);
+                return;
+            }
         }
         let info = self.state.info.clone();
         info.last_cmd.set(static_name(r));

@@ -15,6 +15,7 @@
 //!   each shard does.
 
 pub mod blocking;
+pub mod cluster;
 pub mod connection;
 pub mod docs;
 pub mod generic;
@@ -63,6 +64,8 @@ pub enum NodeCmd {
     ClientList,
     ClientKill,
     Shutdown,
+    /// CLUSTER subcommands that leave the connection's shard (`cluster.rs`).
+    Cluster(cluster::ClusterCmd),
 }
 
 /// The context of a key command: the owning shard's keyspace, the client's database, the
@@ -166,7 +169,7 @@ pub struct Registry {
 }
 
 /// The families' tables, in the order COMMAND lists them.
-fn families() -> [&'static [CommandSpec]; 9] {
+fn families() -> [&'static [CommandSpec]; 10] {
     [
         string::COMMANDS,
         hash::COMMANDS,
@@ -177,6 +180,7 @@ fn families() -> [&'static [CommandSpec]; 9] {
         generic::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
+        cluster::COMMANDS,
     ]
 }
 

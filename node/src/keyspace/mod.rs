@@ -220,6 +220,14 @@ impl Db {
         self.slots.get(slot / self.shards).map_or(0, IndexMap::len)
     }
 
+    /// Up to `max` keys of the slot with global number `slot` (which this shard must own), in
+    /// table order, expired ones not yet removed included (CLUSTER GETKEYSINSLOT).
+    pub fn keys_of_slot(&self, slot: usize, max: usize) -> Vec<SmallBytes> {
+        self.slots
+            .get(slot / self.shards)
+            .map_or_else(Vec::new, |t| t.keys().take(max).cloned().collect())
+    }
+
     /// Removes `key` if its deadline has passed; returns whether it did.
     fn expire_if_needed(&mut self, key: &[u8], now_ms: i64) -> bool {
         let Some(&when) = self.expires.get(key) else {
