@@ -35,6 +35,8 @@ pub enum ClusterCmd {
     GetKeysInSlot,
     /// Every subcommand that changes the configuration (parsed again by name).
     Admin,
+    /// MIGRATE (in `migrate.rs`; it works in standalone mode too).
+    Migrate,
 }
 
 const STALE: u32 = flag::STALE;
@@ -208,7 +210,7 @@ static CLUSTER_SUBCOMMANDS: &[CommandSpec] = &[
         history: &[("8.0.0", "Added the `TIMEOUT` option.")],
         ..CommandSpec::new("setslot", -4, ADMIN | flag::MAY_REPLICATE, 0, Group::Cluster, "3.0.0",
             "Binds a hash slot to a node.", "O(1)",
-            "slot:integer subcommand=IMPORTING importing:string{display=node-id}|MIGRATING migrating:string{display=node-id}|NODE node:string{display=node-id}|STABLE [TIMEOUT timeout:integer{since=8.0.0}]")
+            "slot:integer subcommand=(IMPORTING importing:string{display=node-id}|MIGRATING migrating:string{display=node-id}|NODE node:string{display=node-id}|STABLE) [TIMEOUT timeout:integer{since=8.0.0}]")
     },
     CommandSpec {
         exec: Exec::Conn(shards),
@@ -454,10 +456,13 @@ async fn keys_in_slot(shard: &Rc<Shard>, slot: Slot) -> usize {
 pub async fn run(
     cmd: ClusterCmd,
     shard: &Rc<Shard>,
-    _client: &mut ClientState,
+    client: &mut ClientState,
     argv: &[&[u8]],
     out: &mut Out,
 ) {
+    if cmd == ClusterCmd::Migrate {
+        return super::migrate::migrate(shard, client, argv, out).await;
+    }
     if !shard.cluster.enabled() {
         out.err(ERR_DISABLED);
         return;
@@ -535,6 +540,7 @@ pub async fn run(
             }
         }
         ClusterCmd::Admin => admin(shard, argv, out).await,
+        ClusterCmd::Migrate => unreachable!("handled above"),
     }
 }
 

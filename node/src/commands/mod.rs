@@ -22,6 +22,7 @@ pub mod generic;
 pub mod hash;
 pub mod introspect;
 pub mod list;
+pub mod migrate;
 pub mod multi;
 pub mod server;
 pub mod set;
@@ -169,7 +170,7 @@ pub struct Registry {
 }
 
 /// The families' tables, in the order COMMAND lists them.
-fn families() -> [&'static [CommandSpec]; 10] {
+fn families() -> [&'static [CommandSpec]; 11] {
     [
         string::COMMANDS,
         hash::COMMANDS,
@@ -181,6 +182,7 @@ fn families() -> [&'static [CommandSpec]; 10] {
         connection::COMMANDS,
         server::COMMANDS,
         cluster::COMMANDS,
+        migrate::COMMANDS,
     ]
 }
 

@@ -21,6 +21,7 @@ mod expire;
 mod fenwick;
 pub mod hash;
 pub mod list;
+pub mod rdb;
 mod scan;
 pub mod set;
 pub mod signals;
