@@ -7,9 +7,13 @@
 //! input goes through [`Driver::input`], which hands it to the state machine and then carries
 //! out the returned actions before returning, in order:
 //!
-//! - `Persist`: `nodes.conf` is replaced and fsynced (see `persist.rs`) before the next action
-//!   runs; if that fails the process exits, as Valkey does, because carrying on would break
-//!   the promise that no epoch or vote is acted on before it is durable.
+//! - `Persist`: `nodes.conf` is replaced (see `persist.rs`) before the next action runs; if
+//!   that fails the process exits, as Valkey does, because carrying on would break the
+//!   promise that no epoch or vote is acted on before it is durable. The write is fsynced when
+//!   what the promise covers changed since the last fsync — currentEpoch, lastVoteEpoch, our
+//!   configEpoch, our role and primary — and only written otherwise (a slot's migration
+//!   state, a peer's address), as Valkey fsyncs only for those: an fsync costs milliseconds,
+//!   and `redis-cli --cluster reshard` changes slot states thousands of times.
 //! - `Connect`: a connect task is spawned; its outcome comes back later as `LinkUp` or
 //!   `LinkDown`, through `input` again (never from inside a batch, so batches never nest).
 //! - `Send`: the message is encoded and queued on its link (no await: the writer task sends).
@@ -74,6 +78,26 @@ pub struct MessageStats {
     pub received: [u64; 8],
 }
 
+/// What of the configuration must survive a power loss before it is acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Durable {
+    current_epoch: u64,
+    last_vote_epoch: u64,
+    config_epoch: u64,
+    primary: Option<corekey_bus::topology::NodeId>,
+}
+
+impl Durable {
+    fn of(state: &ClusterState) -> Durable {
+        Durable {
+            current_epoch: state.current_epoch(),
+            last_vote_epoch: state.last_vote_epoch(),
+            config_epoch: state.my_config_epoch(),
+            primary: state.my_primary(),
+        }
+    }
+}
+
 /// One bus link as `CLUSTER LINKS` shows it.
 #[derive(Debug, Clone)]
 pub struct LinkReport {
@@ -94,6 +118,8 @@ pub struct Driver {
     applied: RefCell<(Settings, u16)>,
     /// Scratch buffer for encoding.
     encode_buf: RefCell<Vec<u8>>,
+    /// What the last fsynced `nodes.conf` held of what must survive a power loss.
+    synced: RefCell<Option<Durable>>,
     /// Keeps the accept loops' cancel handles valid (never cancelled: the process exits).
     _accept: monoio::io::Canceller,
 }
@@ -102,6 +128,8 @@ impl Driver {
     /// Starts the accept loops and the ticker on the current shard (shard 0).
     pub fn start(shard: &Rc<Shard>, boot: Boot) -> Rc<Driver> {
         let config = shard.config();
+        // `boot` fsynced the file it loaded or created.
+        let synced = Durable::of(&boot.state);
         let d = Rc::new(Driver {
             shard: Rc::downgrade(shard),
             state: RefCell::new(boot.state),
@@ -110,6 +138,7 @@ impl Driver {
             stats: Cell::new(MessageStats::default()),
             applied: RefCell::new((config.cluster.clone(), config.port)),
             encode_buf: RefCell::new(Vec::with_capacity(4096)),
+            synced: RefCell::new(Some(synced)),
             _accept: monoio::io::Canceller::new(),
         });
         for l in boot.listeners {
@@ -175,10 +204,24 @@ impl Driver {
         Ok(ok)
     }
 
-    /// CLUSTER SAVECONFIG: writes `nodes.conf` now.
+    /// CLUSTER SAVECONFIG: writes and fsyncs `nodes.conf` now.
     pub fn save_config(&self) -> std::io::Result<()> {
-        let text = self.state.borrow().persisted().render();
-        self.conf.write(&text)
+        self.persist(true)
+    }
+
+    /// Writes `nodes.conf`, with an fsync when `force` or when what must survive a power loss
+    /// changed (see the module docs).
+    fn persist(&self, force: bool) -> std::io::Result<()> {
+        let (text, durable) = {
+            let state = self.state.borrow();
+            (state.persisted().render(), Durable::of(&state))
+        };
+        let sync = force || self.synced.borrow().as_ref() != Some(&durable);
+        self.conf.write(&text, sync)?;
+        if sync {
+            *self.synced.borrow_mut() = Some(durable);
+        }
+        Ok(())
     }
 
     /// A fresh snapshot (ping and pong times included) for the informational commands.
@@ -231,7 +274,7 @@ impl Driver {
         for action in actions {
             match action {
                 Action::Persist => {
-                    if let Err(e) = self.save_config() {
+                    if let Err(e) = self.persist(false) {
                         tracing::error!(
                             path = %self.conf.path().display(),
                             error = %e,

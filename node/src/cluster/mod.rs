@@ -203,7 +203,7 @@ pub fn boot(config: &Config, node: &NodeShared) -> Result<Vec<Option<ShardBoot>>
         })?,
         None => ClusterState::new(bus_cfg, now, seed),
     };
-    conf.write(&state.persisted().render()).map_err(|e| {
+    conf.write(&state.persisted().render(), true).map_err(|e| {
         format!(
             "Fatal: can't write the cluster config file \"{}\": {e}",
             config.cluster.config_file

@@ -12,6 +12,10 @@
 //!
 //! The writes are plain blocking system calls on shard 0: they happen only when the cluster
 //! configuration changes (Valkey does the same on its main thread).
+//!
+//! The two fsyncs are skipped when the caller says the change need not survive a power loss
+//! (see `driver.rs`: only epochs, votes and roles must); the temporary file and the rename
+//! still keep the file whole for any process crash.
 
 use corekey_bus::config::{PersistedConfig, MAX_CONFIG_BYTES};
 use std::fs::File;
@@ -83,8 +87,9 @@ impl ConfFile {
         Ok((conf, Some(parsed)))
     }
 
-    /// Replaces the file with `text`, durably (see the module docs).
-    pub fn write(&self, text: &str) -> std::io::Result<()> {
+    /// Replaces the file with `text`; durably (fsync of the file and its directory) when
+    /// `sync` (see the module docs).
+    pub fn write(&self, text: &str, sync: bool) -> std::io::Result<()> {
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -95,10 +100,15 @@ impl ConfFile {
         let result = (|| {
             let mut f = File::create(&tmp)?;
             f.write_all(text.as_bytes())?;
-            f.sync_all()?;
+            if sync {
+                f.sync_all()?;
+            }
             drop(f);
             std::fs::rename(&tmp, &self.path)?;
-            File::open(&dir)?.sync_all()
+            if sync {
+                File::open(&dir)?.sync_all()?;
+            }
+            Ok(())
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -133,7 +143,7 @@ mod tests {
             1,
         );
         let text = state.persisted().render();
-        conf.write(&text).unwrap();
+        conf.write(&text, true).unwrap();
         drop(conf);
         let (_conf, loaded) = ConfFile::open(&path).unwrap();
         assert_eq!(loaded.unwrap().render(), text);

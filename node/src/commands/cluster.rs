@@ -573,11 +573,18 @@ async fn admin(shard: &Rc<Shard>, argv: &[&[u8]], out: &mut Out) {
         _ => {}
     }
     let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
-    let reply = on_driver(shard, move |d| {
-        let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-        admin_on_driver(d, &sub, &argv, facts)
-    })
-    .await;
+    let reply = shard
+        .call(0, move |s| {
+            let d = s
+                .cluster
+                .driver()
+                .expect("shard 0 runs the driver in cluster mode");
+            // Shard 0 installs every snapshot as the change happens: its view is the state.
+            let v = s.cluster.view().expect("cluster mode has a view");
+            let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+            admin_on_driver(&d, &v.topology, &sub, &argv, facts)
+        })
+        .await;
     match reply {
         (AdminReply::Ok, flush) => {
             if flush {
@@ -605,8 +612,13 @@ fn done(r: Result<AdminOk, AdminError>) -> AdminReply {
 
 /// Checks and applies one admin subcommand on shard 0. The second value asks the caller to
 /// empty the dataset afterwards (RESET of a replica).
-fn admin_on_driver(d: &Rc<Driver>, sub: &str, argv: &[&[u8]], facts: Facts) -> (AdminReply, bool) {
-    let t = d.topology();
+fn admin_on_driver(
+    d: &Rc<Driver>,
+    t: &Topology,
+    sub: &str,
+    argv: &[&[u8]],
+    facts: Facts,
+) -> (AdminReply, bool) {
     let syntax = || AdminReply::Err(subcommand_syntax_error(argv));
     let argc = argv.len();
     let me = t.me();
@@ -679,7 +691,7 @@ fn admin_on_driver(d: &Rc<Driver>, sub: &str, argv: &[&[u8]], facts: Facts) -> (
             }
             let mut seen = vec![false; usize::from(SLOT_COUNT)];
             for &s in &slots {
-                if let Err(e) = check_slot(&t, &mut seen, s, del) {
+                if let Err(e) = check_slot(t, &mut seen, s, del) {
                     return (AdminReply::Err(e.into_bytes()), false);
                 }
             }
@@ -722,7 +734,7 @@ fn admin_on_driver(d: &Rc<Driver>, sub: &str, argv: &[&[u8]], facts: Facts) -> (
                 }
                 for n in start.get()..=end.get() {
                     let s = Slot::new(n).expect("within a valid range");
-                    if let Err(e) = check_slot(&t, &mut seen, s, del) {
+                    if let Err(e) = check_slot(t, &mut seen, s, del) {
                         return (AdminReply::Err(e.into_bytes()), false);
                     }
                 }
@@ -734,7 +746,7 @@ fn admin_on_driver(d: &Rc<Driver>, sub: &str, argv: &[&[u8]], facts: Facts) -> (
                 AdminOp::AddSlots(ranges)
             }))
         }
-        "setslot" if argc >= 4 => return (setslot(d, &t, argv, facts), false),
+        "setslot" if argc >= 4 => return (setslot(d, t, argv, facts), false),
         "bumpepoch" if argc == 2 => match d.admin(AdminOp::BumpEpoch) {
             Ok(AdminOk::Bump { bumped, epoch }) => AdminReply::Simple(format!(
                 "{} {epoch}",
@@ -748,7 +760,7 @@ fn admin_on_driver(d: &Rc<Driver>, sub: &str, argv: &[&[u8]], facts: Facts) -> (
                 format!("error saving the cluster node config: {}", strerror(&e)).into_bytes(),
             ),
         },
-        "forget" if argc == 3 => match lookup(&t, argv[2]) {
+        "forget" if argc == 3 => match lookup(t, argv[2]) {
             None => {
                 if NodeId::parse_hex(argv[2]).is_some_and(|id| d.is_banned(&id)) {
                     AdminReply::Ok
@@ -764,7 +776,7 @@ fn admin_on_driver(d: &Rc<Driver>, sub: &str, argv: &[&[u8]], facts: Facts) -> (
             }
             Some(n) => done(d.admin(AdminOp::Forget(n.id))),
         },
-        "replicate" if argc == 3 => match lookup(&t, argv[2]) {
+        "replicate" if argc == 3 => match lookup(t, argv[2]) {
             None => AdminReply::Err(unknown_node(argv[2])),
             Some(n) if n.id == t.myself => AdminReply::Err(b"Can't replicate myself".to_vec()),
             Some(n) if n.flags.contains(NodeFlags::REPLICA) => {
