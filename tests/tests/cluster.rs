@@ -106,6 +106,33 @@ fn create_six_with_replicas() {
             .call(&["CLUSTER", "REPLICAS", &primary.id]);
         assert_eq!(f.reply.as_list().map(<[Reply]>::len), Some(1), "{f}");
     }
+    // A replica redirects to its primary, except reads after READONLY (served here; the data
+    // itself arrives with replication, a later issue).
+    let replica_line = lines.iter().find(|l| l.has_flag("slave")).unwrap();
+    let replica = nodes.iter().find(|n| n.id() == replica_line.id).unwrap();
+    let primary = nodes
+        .iter()
+        .find(|n| n.id() == replica_line.primary)
+        .unwrap();
+    let primary_line = lines.iter().find(|l| l.id == replica_line.primary).unwrap();
+    let first_slot: u16 = primary_line.slots[0]
+        .split('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| key_slot(k.as_bytes()) == first_slot)
+        .unwrap();
+    let moved = format!("-MOVED {first_slot} 127.0.0.1:{}\r\n", primary.port());
+    let mut c = replica.client();
+    assert_eq!(c.call(&["GET", &key]).raw, moved.as_bytes());
+    assert_eq!(c.call(&["READONLY"]).raw, b"+OK\r\n");
+    assert_eq!(c.call(&["GET", &key]).raw, b"$-1\r\n");
+    assert_eq!(c.call(&["SET", &key, "v"]).raw, moved.as_bytes());
+    assert_eq!(c.call(&["READWRITE"]).raw, b"+OK\r\n");
+    assert_eq!(c.call(&["GET", &key]).raw, moved.as_bytes());
 }
 
 /// add-node as a primary and as a replica (`--cluster-slave`), then del-node of both: each step
