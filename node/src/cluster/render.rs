@@ -28,14 +28,26 @@ pub fn node_line(out: &mut String, topology: &Topology, n: &NodeView) {
     if !n.hostname.is_empty() {
         let _ = write!(out, ",{}", n.hostname);
     }
+    // Valkey creates a handshake entry with no role, and sets `ping_sent` only once a ping
+    // really left: the bus marks the entry a primary and starts its ping clock at the connect
+    // attempt (so an address that never answers still times out).
+    let handshake = n.flags.contains(NodeFlags::HANDSHAKE);
+    let mut flags = n.flags;
+    let mut ping_sent = n.ping_sent_ms;
+    if handshake {
+        flags.remove(NodeFlags::PRIMARY);
+        if !n.link_connected {
+            ping_sent = 0;
+        }
+    }
     let _ = write!(
         out,
         " {} {} {} {} {} {}",
-        n.flags.names(),
+        flags.names(),
         n.primary
             .filter(|_| n.flags.contains(NodeFlags::REPLICA))
             .map_or_else(|| "-".to_string(), |p| p.to_hex()),
-        n.ping_sent_ms,
+        ping_sent,
         n.pong_received_ms,
         node_epoch(topology, n),
         if n.link_connected {
