@@ -94,6 +94,11 @@ pub fn check(
     }
     let first = argv[key_pos[0]];
     let slot = key_slot(first);
+    // An unserved slot is reported before keys in other slots, as Valkey looks at the first
+    // key's owner before the other keys.
+    let Some(owner) = view.owner(slot) else {
+        return Verdict::Refuse(UNBOUND.into());
+    };
     let mut multiple_keys = false;
     for &p in &key_pos[1..] {
         if key_slot(argv[p]) != slot {
@@ -101,9 +106,6 @@ pub fn check(
         }
         multiple_keys |= argv[p] != first;
     }
-    let Some(owner) = view.owner(slot) else {
-        return Verdict::Refuse(UNBOUND.into());
-    };
     let (migrating_to, importing) = if view.i_am_primary() || flags.readonly {
         match view.migrating_to(slot) {
             Some(t) if Some(owner) == view.serving_primary() => (Some(t), false),
@@ -192,4 +194,222 @@ pub async fn resolve(shard: &std::rc::Rc<crate::shard::Shard>, mut pending: Pend
     let keys = std::mem::take(&mut pending.keys);
     let (missing, existing) = shard.call(target, move |s| count_keys(s, &keys)).await;
     pending.finish(missing, existing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::{registry, Lookup};
+    use corekey_bus::topology::NO_OWNER;
+    use corekey_bus::topology::{NodeFlags, NodeId, NodeView, ShardId, SlotBitmap, Topology};
+    use std::sync::Arc;
+
+    const ME: u8 = 1;
+    const OTHER: u8 = 2;
+
+    fn id(b: u8) -> NodeId {
+        NodeId::from_bytes([b; 20])
+    }
+
+    fn node(b: u8, port: u16, flags: NodeFlags, primary: Option<NodeId>) -> NodeView {
+        NodeView {
+            id: id(b),
+            ip: "127.0.0.1".into(),
+            port,
+            bus_port: port + 10000,
+            hostname: String::new(),
+            shard_id: ShardId::from_bytes([b; 20]),
+            flags,
+            primary,
+            config_epoch: u64::from(b),
+            slots: SlotBitmap::new(),
+            ping_sent_ms: 0,
+            pong_received_ms: 0,
+            link_connected: true,
+            repl_offset: 0,
+        }
+    }
+
+    /// Two nodes: slots below 8192 are ours (or our primary's when `replica`), 8192..16000 the
+    /// other node's, the rest unserved.
+    fn view(replica: bool, ok: bool, migrating: &[u16], importing: &[u16]) -> View {
+        let me = if replica {
+            node(
+                ME,
+                7001,
+                NodeFlags::MYSELF.union(NodeFlags::REPLICA),
+                Some(id(OTHER)),
+            )
+        } else {
+            node(ME, 7001, NodeFlags::MYSELF.union(NodeFlags::PRIMARY), None)
+        };
+        let other = node(OTHER, 7002, NodeFlags::PRIMARY, None);
+        let mut slot_owner = vec![NO_OWNER; 16384];
+        for (s, o) in slot_owner.iter_mut().enumerate() {
+            if s < 8192 {
+                *o = if replica { 1 } else { 0 };
+            } else if s < 16000 {
+                *o = 1;
+            }
+        }
+        let slot = |n: &u16| Slot::new(*n).unwrap();
+        View::new(Arc::new(Topology {
+            version: 1,
+            myself: id(ME),
+            myself_index: 0,
+            current_epoch: 2,
+            last_vote_epoch: 0,
+            cluster_ok: ok,
+            nodes: vec![me, other],
+            slot_owner,
+            migrating: migrating.iter().map(|s| (slot(s), id(OTHER))).collect(),
+            importing: importing.iter().map(|s| (slot(s), id(OTHER))).collect(),
+            size: 2,
+        }))
+    }
+
+    /// A key of `slot`.
+    fn key_in(slot: u16) -> String {
+        (0..)
+            .map(|i| format!("k{i}"))
+            .find(|k| key_slot(k.as_bytes()).get() == slot)
+            .unwrap()
+    }
+
+    fn route(v: &View, flags: &mut ClientFlags, argv: &[&str]) -> Verdict {
+        let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
+        let Lookup::Found(r) = registry().lookup(&argv) else {
+            panic!("unknown command {argv:?}")
+        };
+        check(v, flags, r, &argv, &mut Vec::new(), false)
+    }
+
+    fn text(v: Verdict) -> String {
+        match v {
+            Verdict::Serve => "serve".into(),
+            Verdict::Refuse(m) => String::from_utf8(m).unwrap(),
+            Verdict::CheckKeys(_) => "check".into(),
+        }
+    }
+
+    /// Keyless commands are served; keys in our slots are served, others get MOVED with the
+    /// owner's address; keys of several slots are CROSSSLOT, unless the first is unserved.
+    #[test]
+    fn moved_crossslot_unbound() {
+        let v = view(false, true, &[], &[]);
+        let mut f = ClientFlags::default();
+        let (mine, theirs, free) = (key_in(5), key_in(9000), key_in(16100));
+        assert_eq!(text(route(&v, &mut f, &["PING"])), "serve");
+        assert_eq!(text(route(&v, &mut f, &["GET", &mine])), "serve");
+        assert_eq!(
+            text(route(&v, &mut f, &["GET", &theirs])),
+            "-MOVED 9000 127.0.0.1:7002"
+        );
+        assert_eq!(
+            text(route(&v, &mut f, &["MSET", &mine, "1", &theirs, "2"])),
+            CROSSSLOT
+        );
+        assert_eq!(
+            text(route(&v, &mut f, &["MSET", &free, "1", &mine, "2"])),
+            UNBOUND
+        );
+    }
+
+    /// A down cluster refuses keyed commands, or only writes with allow-reads-when-down.
+    #[test]
+    fn cluster_down() {
+        let v = view(false, false, &[], &[]);
+        let mut f = ClientFlags::default();
+        let k = key_in(5);
+        assert_eq!(text(route(&v, &mut f, &["GET", &k])), DOWN);
+        let r = |argv: &[&str]| {
+            let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
+            let Lookup::Found(r) = registry().lookup(&argv) else {
+                panic!()
+            };
+            text(check(
+                &v,
+                &mut ClientFlags::default(),
+                r,
+                &argv,
+                &mut Vec::new(),
+                true,
+            ))
+        };
+        assert_eq!(r(&["GET", &k]), "serve");
+        assert_eq!(r(&["SET", &k, "v"]), DOWN_RO);
+        assert_eq!(text(route(&v, &mut f, &["PING"])), "serve");
+    }
+
+    /// A migrating slot: all keys here → served, none here → ASK the target, some → TRYAGAIN.
+    #[test]
+    fn migrating_slot() {
+        let v = view(false, true, &[5], &[]);
+        let mut f = ClientFlags::default();
+        let (a, b) = (key_in(5), format!("{{{}}}x", key_in(5)));
+        let pending = |argv: &[&str]| match route(&v, &mut ClientFlags::default(), argv) {
+            Verdict::CheckKeys(p) => p,
+            other => panic!("expected a key check, got {}", text(other)),
+        };
+        assert_eq!(pending(&["GET", &a]).keys, vec![a.clone().into_bytes()]);
+        assert_eq!(text(pending(&["GET", &a]).finish(0, 1)), "serve");
+        assert_eq!(
+            text(pending(&["GET", &a]).finish(1, 0)),
+            "-ASK 5 127.0.0.1:7002"
+        );
+        assert_eq!(text(pending(&["MGET", &a, &b]).finish(1, 1)), TRYAGAIN);
+        // MIGRATE itself runs here while the slot is open.
+        let m = ["MIGRATE", "h", "1", "", "0", "100", "KEYS", &a];
+        assert_eq!(text(route(&v, &mut f, &m)), "serve");
+    }
+
+    /// An importing slot: MOVED without ASKING; after ASKING (for one command) or with
+    /// RESTORE-ASKING served, unless several keys are partly missing.
+    #[test]
+    fn importing_slot_and_asking() {
+        let v = view(false, true, &[], &[9000]);
+        let k = key_in(9000);
+        let k2 = format!("{{{k}}}2");
+        let mut f = ClientFlags::default();
+        let finish = |v: Verdict, missing, existing| match v {
+            Verdict::CheckKeys(p) => text(p.finish(missing, existing)),
+            other => text(other),
+        };
+        assert_eq!(
+            finish(route(&v, &mut f, &["GET", &k]), 1, 0),
+            "-MOVED 9000 127.0.0.1:7002"
+        );
+        assert_eq!(text(route(&v, &mut f, &["ASKING"])), "serve");
+        f.asking = true;
+        assert_eq!(finish(route(&v, &mut f, &["GET", &k]), 1, 0), "serve");
+        assert!(!f.asking, "ASKING lasts one command");
+        f.asking = true;
+        assert_eq!(
+            finish(route(&v, &mut f, &["MGET", &k, &k2]), 1, 1),
+            TRYAGAIN
+        );
+        assert_eq!(
+            finish(route(&v, &mut f, &["RESTORE-ASKING", &k, "0", "x"]), 1, 0),
+            "serve"
+        );
+    }
+
+    /// A replica serves reads of its primary's slots after READONLY; writes and other reads go
+    /// to the primary.
+    #[test]
+    fn replica_readonly() {
+        let v = view(true, true, &[], &[]);
+        let k = key_in(5);
+        let mut f = ClientFlags::default();
+        assert_eq!(
+            text(route(&v, &mut f, &["GET", &k])),
+            "-MOVED 5 127.0.0.1:7002"
+        );
+        f.readonly = true;
+        assert_eq!(text(route(&v, &mut f, &["GET", &k])), "serve");
+        assert_eq!(
+            text(route(&v, &mut f, &["SET", &k, "v"])),
+            "-MOVED 5 127.0.0.1:7002"
+        );
+    }
 }
