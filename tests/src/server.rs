@@ -304,25 +304,39 @@ impl Server {
     }
 
     /// Kills the process (SIGKILL) if it still runs, starts it again with the same arguments,
-    /// port and directory, and waits until it answers PING.
+    /// port and directory, and waits until it answers PING. A killed process's listening
+    /// sockets can outlive it for a moment (io_uring tears its ring down asynchronously and the
+    /// ring's pending accepts hold the sockets), so "address already in use" is retried on the
+    /// same port until the start deadline.
     pub fn restart(&mut self) {
         self.process.kill();
-        let mut process = Process::spawn(&self.name, &self.program, &self.args);
         let addr = self.addr();
-        let ready = crate::wait::poll(START_DEADLINE, || {
-            if process.exited().is_some() {
-                return Some(false);
+        let deadline = std::time::Instant::now() + START_DEADLINE;
+        loop {
+            let mut process = Process::spawn(&self.name, &self.program, &self.args);
+            let ready = crate::wait::poll(START_DEADLINE, || {
+                if process.exited().is_some() {
+                    return Some(false);
+                }
+                answers_ping(addr).then_some(true)
+            });
+            if ready == Some(true) && process.exited().is_none() {
+                self.process = process;
+                return;
             }
-            answers_ping(addr).then_some(true)
-        });
-        if ready != Some(true) || process.exited().is_some() {
+            let output = format!("{}{}", process.stdout_text(), process.stderr_text());
+            if output.to_ascii_lowercase().contains("already in use")
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
             panic!(
                 "{} did not come back on {addr} after a restart\n{}",
                 self.name,
                 process.output_tail()
             );
         }
-        self.process = process;
     }
 
     pub fn addr(&self) -> SocketAddr {

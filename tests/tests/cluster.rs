@@ -156,6 +156,15 @@ fn add_and_delete_nodes() {
             &nodes[0].address(),
         ],
     );
+    // add-node checks that every node agrees first, and a new node learns its peers' slots
+    // from their pings within a moment (as with Valkey): wait for that before the next one.
+    let four: Vec<&Node> = nodes.iter().chain([primary]).collect();
+    wait::until(
+        "the new primary to know all four nodes",
+        SETTLE_DEADLINE,
+        || four.iter().all(|n| n.nodes().len() == 4).then_some(()),
+    );
+    wait_settled(&four);
     cli(
         &cli_path,
         &[

@@ -10,10 +10,11 @@
 //! - `Persist`: `nodes.conf` is replaced (see `persist.rs`) before the next action runs; if
 //!   that fails the process exits, as Valkey does, because carrying on would break the
 //!   promise that no epoch or vote is acted on before it is durable. The write is fsynced when
-//!   what the promise covers changed since the last fsync — currentEpoch, lastVoteEpoch, our
-//!   configEpoch, our role and primary — and only written otherwise (a slot's migration
-//!   state, a peer's address), as Valkey fsyncs only for those: an fsync costs milliseconds,
-//!   and `redis-cli --cluster reshard` changes slot states thousands of times.
+//!   what the promise covers changed since the last fsync — currentEpoch, lastVoteEpoch, any
+//!   node's configEpoch or role — and only written otherwise (an operator's slot assignment or
+//!   migration state, a peer's address), as Valkey fsyncs only for those: an fsync of file and
+//!   directory costs milliseconds, and `redis-cli --cluster reshard` changes slot states
+//!   several times per slot.
 //! - `Connect`: a connect task is spawned; its outcome comes back later as `LinkUp` or
 //!   `LinkDown`, through `input` again (never from inside a batch, so batches never nest).
 //! - `Send`: the message is encoded and queued on its link (no await: the writer task sends).
@@ -31,7 +32,8 @@ use crate::shard::Shard;
 use corekey_bus::cluster::{
     Action, AdminError, AdminOk, AdminOp, ClusterState, Input, LinkId, TICK_INTERVAL_MS,
 };
-use corekey_bus::topology::Topology;
+use corekey_bus::config::PersistedConfig;
+use corekey_bus::topology::{NodeId, Topology};
 use corekey_bus::wire::{self, Body, MAX_MESSAGE_BYTES};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -78,22 +80,27 @@ pub struct MessageStats {
     pub received: [u64; 8],
 }
 
-/// What of the configuration must survive a power loss before it is acted on.
+/// What of the configuration must survive a power loss before it is acted on: the epochs and
+/// the vote, and every node's configEpoch and role (so what slots a claim wins or loses by
+/// is never forgotten). Valkey fsyncs for the same changes and not for admin edits of slot
+/// states.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Durable {
     current_epoch: u64,
     last_vote_epoch: u64,
-    config_epoch: u64,
-    primary: Option<corekey_bus::topology::NodeId>,
+    nodes: Vec<(NodeId, u64, Option<NodeId>)>,
 }
 
 impl Durable {
-    fn of(state: &ClusterState) -> Durable {
+    fn of(p: &PersistedConfig) -> Durable {
         Durable {
-            current_epoch: state.current_epoch(),
-            last_vote_epoch: state.last_vote_epoch(),
-            config_epoch: state.my_config_epoch(),
-            primary: state.my_primary(),
+            current_epoch: p.current_epoch,
+            last_vote_epoch: p.last_vote_epoch,
+            nodes: p
+                .nodes
+                .iter()
+                .map(|n| (n.id, n.config_epoch, n.primary))
+                .collect(),
         }
     }
 }
@@ -120,8 +127,9 @@ pub struct Driver {
     encode_buf: RefCell<Vec<u8>>,
     /// What the last fsynced `nodes.conf` held of what must survive a power loss.
     synced: RefCell<Option<Durable>>,
-    /// Keeps the accept loops' cancel handles valid (never cancelled: the process exits).
-    _accept: monoio::io::Canceller,
+    /// The accept loops' canceller, kept so their handles stay valid (never cancelled: the
+    /// listeners live as long as the process).
+    accept_cancel: monoio::io::Canceller,
 }
 
 impl Driver {
@@ -129,7 +137,7 @@ impl Driver {
     pub fn start(shard: &Rc<Shard>, boot: Boot) -> Rc<Driver> {
         let config = shard.config();
         // `boot` fsynced the file it loaded or created.
-        let synced = Durable::of(&boot.state);
+        let synced = Durable::of(&boot.state.persisted());
         let d = Rc::new(Driver {
             shard: Rc::downgrade(shard),
             state: RefCell::new(boot.state),
@@ -139,11 +147,11 @@ impl Driver {
             applied: RefCell::new((config.cluster.clone(), config.port)),
             encode_buf: RefCell::new(Vec::with_capacity(4096)),
             synced: RefCell::new(Some(synced)),
-            _accept: monoio::io::Canceller::new(),
+            accept_cancel: monoio::io::Canceller::new(),
         });
         for l in boot.listeners {
             let d2 = d.clone();
-            let handle = d._accept.handle();
+            let handle = d.accept_cancel.handle();
             monoio::spawn(async move {
                 crate::net::accept_loop(l, handle, move |stream, peer, local, _fd| {
                     d2.on_accept(stream, peer, local)
@@ -213,8 +221,8 @@ impl Driver {
     /// changed (see the module docs).
     fn persist(&self, force: bool) -> std::io::Result<()> {
         let (text, durable) = {
-            let state = self.state.borrow();
-            (state.persisted().render(), Durable::of(&state))
+            let p = self.state.borrow().persisted();
+            (p.render(), Durable::of(&p))
         };
         let sync = force || self.synced.borrow().as_ref() != Some(&durable);
         self.conf.write(&text, sync)?;
@@ -235,13 +243,13 @@ impl Driver {
     }
 
     /// Valid failure reports about `id` (`None`: unknown node).
-    pub fn failure_reports(&self, id: &corekey_bus::topology::NodeId) -> Option<usize> {
+    pub fn failure_reports(&self, id: &NodeId) -> Option<usize> {
         let now = self.now();
         self.state.borrow().failure_report_count(now, id)
     }
 
     /// Whether `id` was forgotten within the ban period (FORGET answers OK for it).
-    pub fn is_banned(&self, id: &corekey_bus::topology::NodeId) -> bool {
+    pub fn is_banned(&self, id: &NodeId) -> bool {
         let now = self.now();
         self.state.borrow().is_banned(now, id)
     }
