@@ -81,6 +81,8 @@ pub struct Config {
     pub cores_explicit: bool,
     /// When small collections leave their compact encodings.
     pub encoding: crate::keyspace::encoding::Limits,
+    /// Cluster mode (`cluster-*` directives).
+    pub cluster: crate::cluster::Settings,
 }
 
 impl Config {
@@ -102,6 +104,7 @@ impl Config {
             config_file: None,
             cores_explicit: false,
             encoding: crate::keyspace::encoding::Limits::default(),
+            cluster: crate::cluster::Settings::default(),
         }
     }
 
@@ -167,6 +170,19 @@ pub struct Directive {
 fn one(args: &[Vec<u8>]) -> &str {
     args.first()
         .map_or("", |a| std::str::from_utf8(a).unwrap_or("\u{fffd}"))
+}
+
+/// A `yes`/`no` directive's value (already checked by [`Directive::apply`]).
+fn yes(args: &[Vec<u8>]) -> bool {
+    one(args).eq_ignore_ascii_case("yes")
+}
+
+fn yes_no(b: bool) -> Vec<u8> {
+    if b {
+        b"yes".to_vec()
+    } else {
+        b"no".to_vec()
+    }
 }
 
 /// Every directive corekey knows, with Valkey's names.
@@ -408,6 +424,174 @@ pub static DIRECTIVES: &[Directive] = &[
         },
         get: |c| c.timeout.to_string().into_bytes(),
     },
+    // ---- Cluster mode (issue 6). Valkey's names, defaults and mutability. ----
+    Directive {
+        name: "cluster-enabled",
+        kind: Kind::Bool,
+        mutable: false,
+        protected: false,
+        set: |c, a| {
+            c.cluster.enabled = yes(a);
+            Ok(())
+        },
+        get: |c| yes_no(c.cluster.enabled),
+    },
+    Directive {
+        name: "cluster-config-file",
+        kind: Kind::Str,
+        mutable: false,
+        protected: false,
+        set: |c, a| {
+            if one(a).is_empty() {
+                return Err("cluster-config-file can't be empty".into());
+            }
+            c.cluster.config_file = one(a).to_string();
+            Ok(())
+        },
+        get: |c| c.cluster.config_file.clone().into_bytes(),
+    },
+    Directive {
+        name: "cluster-node-timeout",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.cluster.node_timeout_ms = parse_int(one(a), 0, i64::MAX)? as u64;
+            Ok(())
+        },
+        get: |c| c.cluster.node_timeout_ms.to_string().into_bytes(),
+    },
+    Directive {
+        name: "cluster-port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        mutable: false,
+        protected: false,
+        set: |c, a| {
+            c.cluster.port = parse_int(one(a), 0, 65535)? as u16;
+            Ok(())
+        },
+        get: |c| c.cluster.port.to_string().into_bytes(),
+    },
+    Directive {
+        name: "cluster-announce-ip",
+        kind: Kind::Str,
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            let ip = one(a);
+            if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(format!("Invalid IP address '{ip}'"));
+            }
+            c.cluster.announce_ip = ip.to_string();
+            Ok(())
+        },
+        get: |c| c.cluster.announce_ip.clone().into_bytes(),
+    },
+    Directive {
+        name: "cluster-announce-port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.cluster.announce_port = parse_int(one(a), 0, 65535)? as u16;
+            Ok(())
+        },
+        get: |c| c.cluster.announce_port.to_string().into_bytes(),
+    },
+    Directive {
+        name: "cluster-announce-bus-port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.cluster.announce_bus_port = parse_int(one(a), 0, 65535)? as u16;
+            Ok(())
+        },
+        get: |c| c.cluster.announce_bus_port.to_string().into_bytes(),
+    },
+    Directive {
+        name: "cluster-announce-hostname",
+        kind: Kind::Str,
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            let h = one(a);
+            if !crate::cluster::valid_hostname(h) {
+                return Err("Hostnames must be less than 256 characters and only contain alphanumeric characters, '-' or '.'".into());
+            }
+            c.cluster.announce_hostname = h.to_string();
+            Ok(())
+        },
+        get: |c| c.cluster.announce_hostname.clone().into_bytes(),
+    },
+    Directive {
+        name: "cluster-require-full-coverage",
+        kind: Kind::Bool,
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.cluster.require_full_coverage = yes(a);
+            Ok(())
+        },
+        get: |c| yes_no(c.cluster.require_full_coverage),
+    },
+    Directive {
+        name: "cluster-allow-reads-when-down",
+        kind: Kind::Bool,
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.cluster.allow_reads_when_down = yes(a);
+            Ok(())
+        },
+        get: |c| yes_no(c.cluster.allow_reads_when_down),
+    },
+    Directive {
+        name: "cluster-replica-validity-factor",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.cluster.replica_validity_factor = parse_int(one(a), 0, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+        get: |c| c.cluster.replica_validity_factor.to_string().into_bytes(),
+    },
+    Directive {
+        name: "cluster-slave-validity-factor",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.cluster.replica_validity_factor = parse_int(one(a), 0, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+        get: |c| c.cluster.replica_validity_factor.to_string().into_bytes(),
+    },
+    Directive {
+        name: "cluster-migration-barrier",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.cluster.migration_barrier = parse_int(one(a), 0, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+        get: |c| c.cluster.migration_barrier.to_string().into_bytes(),
+    },
+    // ---- end of cluster mode ----
     // Compact-encoding thresholds (Valkey's names; the `ziplist` names are Valkey's aliases).
     Directive {
         name: "hash-max-listpack-entries",
@@ -946,6 +1130,10 @@ pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
             ));
         }
         config.cores = list.len();
+    }
+    // Valkey: in cluster mode there is only database 0.
+    if config.cluster.enabled && config.databases != 1 {
+        config.databases = 1;
     }
     Ok(Invocation::Run(Box::new(config)))
 }

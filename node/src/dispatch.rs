@@ -230,6 +230,7 @@ pub async fn run_node(
         NodeCmd::Discard => commands::transaction::discard(shard, client, out).await,
         NodeCmd::Watch => commands::transaction::watch(shard, client, argv, out).await,
         NodeCmd::Unwatch => commands::transaction::unwatch(shard, client, out).await,
+        NodeCmd::Cluster(c) => commands::cluster::run(c, shard, client, argv, out).await,
     }
 }
 

@@ -14,9 +14,11 @@
 //! - `resp`: the wire protocol (request parser, reply writer).
 //! - `pubsub`: channel and pattern subscriptions, delivering messages.
 //! - `clients`: what a shard knows about its connections (CLIENT LIST/KILL).
+//! - `cluster`: cluster mode: the bus driver on shard 0, topology snapshots, routing.
 //! - `util`: exact ports of Valkey's number and pattern helpers.
 
 pub mod clients;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod dispatch;

@@ -71,6 +71,7 @@ struct ShardStart {
     mesh: MeshEnds,
     listeners: Vec<std::net::TcpListener>,
     ready: mpsc::Sender<Result<RingSetup, String>>,
+    cluster: Option<crate::cluster::ShardBoot>,
 }
 
 fn shard_thread(start: ShardStart) {
@@ -82,6 +83,7 @@ fn shard_thread(start: ShardStart) {
         mesh,
         listeners,
         ready,
+        cluster,
     } = start;
     if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
         tracing::warn!(shard = id, cpu, error = %e, "could not pin shard to its CPU");
@@ -96,6 +98,9 @@ fn shard_thread(start: ShardStart) {
     let node2 = node.clone();
     rt.block_on(async move {
         let shard = Rc::new(Shard::new(id, node2, config, mesh));
+        if let Some(boot) = cluster {
+            crate::cluster::attach(&shard, boot);
+        }
         let canceller = monoio::io::Canceller::new();
         for l in listeners {
             let handle = canceller.handle();
@@ -271,6 +276,14 @@ pub fn run(config: Config) -> i32 {
             return 1;
         }
     };
+    let mut cluster_boot = match crate::cluster::boot(&config, &node) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{e}");
+            return 1;
+        }
+    };
     let sigset = block_signals();
     let config = Arc::new(config);
     let mut per_shard: Vec<Vec<std::net::TcpListener>> = (0..shards).map(|_| Vec::new()).collect();
@@ -291,6 +304,7 @@ pub fn run(config: Config) -> i32 {
             mesh,
             listeners,
             ready: ready_tx.clone(),
+            cluster: cluster_boot[id].take(),
         };
         match std::thread::Builder::new()
             .name(format!("shard-{id}"))

@@ -40,6 +40,8 @@ pub struct ClientState {
     pub multi: Option<commands::transaction::MultiState>,
     /// Keys WATCHed, with their database.
     pub watched: Vec<(usize, Vec<u8>)>,
+    /// ASKING and READONLY (cluster mode).
+    pub cluster: crate::cluster::ClientFlags,
 }
 
 impl ClientState {
@@ -85,6 +87,7 @@ impl ClientSession {
                 close_after_reply: false,
                 multi: None,
                 watched: Vec::new(),
+                cluster: Default::default(),
             },
             parser: Parser::new(),
             key_pos: Vec::new(),
@@ -213,6 +216,43 @@ impl ClientSession {
             self.reject(out, Some(r), b"Command not allowed inside a transaction")
                 .await;
             return;
+        }
+        // Cluster mode: redirect (MOVED, ASK) or refuse (CROSSSLOT, CLUSTERDOWN, TRYAGAIN)
+        // before the command runs (or is queued); keys of one slot always live on one shard.
+        if let Some(view) = self.shard.cluster.view() {
+            use crate::cluster::routing::{self, Verdict};
+            let allow_reads = self.shard.config.borrow().cluster.allow_reads_when_down;
+            let mut verdict = match routing::check(
+                &view,
+                &mut self.state.cluster,
+                r,
+                argv,
+                &mut self.key_pos,
+                allow_reads,
+            ) {
+                Verdict::CheckKeys(pending) => {
+                    self.flush(out).await;
+                    routing::resolve(&self.shard, pending).await
+                }
+                v => v,
+            };
+            // EXEC: the queued commands together must still be served here, in one slot.
+            if r.fullname == "exec" && matches!(verdict, Verdict::Serve) {
+                if let Some(m) = &self.state.multi {
+                    verdict = routing::check_queued(&view, &m.cmds, allow_reads);
+                }
+            }
+            if let Verdict::Refuse(msg) = verdict {
+                if r.fullname == "exec" {
+                    // A redirected EXEC discards the transaction and answers the redirection
+                    // itself (Valkey's processCommand), not EXECABORT.
+                    self.state.multi = None;
+                    let shard = self.shard.clone();
+                    commands::transaction::unwatch_all(Via::direct(&shard), &mut self.state).await;
+                }
+                self.reject(out, Some(r), &msg).await;
+                return;
+            }
         }
         // Pub/Sub context (Valkey's `processCommand`): a subscribed RESP2 connection may only
         // (un)subscribe, ping, quit or reset; unsubscribing needs a subscription.

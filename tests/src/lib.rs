@@ -3,6 +3,7 @@
 //! crates: what it knows about corekey is what a client can see.
 //!
 //! - [`client`]: a small synchronous RESP client that keeps every reply's raw bytes.
+//! - [`cluster`]: cluster-mode nodes, `redis-cli --cluster` runs, waiting for agreement.
 //! - [`server`]: start, find, signal and reap `corekey` / `redis-server` processes.
 //! - [`gen`]: a seeded generator of command sequences for the differential test.
 //! - [`gen_set`]: the same for the set family.
@@ -16,6 +17,7 @@
 //! the ones about corekey's own limits, such as `malformed::two_million_arguments`).
 
 pub mod client;
+pub mod cluster;
 pub mod diff;
 pub mod gen;
 pub mod gen_hash;

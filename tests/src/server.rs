@@ -226,6 +226,10 @@ pub struct Server {
     process: Process,
     lease: PortLease,
     data_dir: PathBuf,
+    /// How it was started, for [`Server::restart`].
+    name: String,
+    program: PathBuf,
+    args: Vec<OsString>,
 }
 
 impl Drop for Server {
@@ -248,7 +252,8 @@ impl Server {
                 .join("corekey-tests-data")
                 .join(format!("{name}-{}-{:x}", std::process::id(), random_u64()));
             std::fs::create_dir_all(&data_dir).expect("creating the server's directory");
-            let mut process = Process::spawn(name, program, &args(lease.port(), &data_dir));
+            let argv = args(lease.port(), &data_dir);
+            let mut process = Process::spawn(name, program, &argv);
             let addr = SocketAddr::from(([127, 0, 0, 1], lease.port()));
             let ready = crate::wait::poll(START_DEADLINE, || {
                 if process.exited().is_some() {
@@ -263,6 +268,9 @@ impl Server {
                         process,
                         lease,
                         data_dir,
+                        name: name.to_string(),
+                        program: program.to_path_buf(),
+                        args: argv,
                     }
                 }
                 Some(_) => {
@@ -288,6 +296,47 @@ impl Server {
 
     pub fn port(&self) -> u16 {
         self.lease.port()
+    }
+
+    /// The server's working directory (`--dir`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Kills the process (SIGKILL) if it still runs, starts it again with the same arguments,
+    /// port and directory, and waits until it answers PING. A killed process's listening
+    /// sockets can outlive it for a moment (io_uring tears its ring down asynchronously and the
+    /// ring's pending accepts hold the sockets), so "address already in use" is retried on the
+    /// same port until the start deadline.
+    pub fn restart(&mut self) {
+        self.process.kill();
+        let addr = self.addr();
+        let deadline = std::time::Instant::now() + START_DEADLINE;
+        loop {
+            let mut process = Process::spawn(&self.name, &self.program, &self.args);
+            let ready = crate::wait::poll(START_DEADLINE, || {
+                if process.exited().is_some() {
+                    return Some(false);
+                }
+                answers_ping(addr).then_some(true)
+            });
+            if ready == Some(true) && process.exited().is_none() {
+                self.process = process;
+                return;
+            }
+            let output = format!("{}{}", process.stdout_text(), process.stderr_text());
+            if output.to_ascii_lowercase().contains("already in use")
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            panic!(
+                "{} did not come back on {addr} after a restart\n{}",
+                self.name,
+                process.output_tail()
+            );
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {

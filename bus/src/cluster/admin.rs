@@ -163,9 +163,8 @@ impl fmt::Display for AdminError {
             AdminError::AlreadyOwner(s) => {
                 write!(f, "I'm already the owner of hash slot {}", s.get())
             }
-            AdminError::AssignToReplica(s) => {
-                write!(f, "Can't assign hashslot {} to a replica node", s.get())
-            }
+            // Valkey 8's text (older versions named the slot).
+            AdminError::AssignToReplica(_) => write!(f, "Target node is not a master"),
             AdminError::TargetNotPrimary => write!(f, "Target node is not a master"),
             AdminError::FailoverOnPrimary => {
                 write!(f, "You should send CLUSTER FAILOVER to a replica")
@@ -298,13 +297,16 @@ impl ClusterState {
                     return Err(AdminError::PrimaryNotEmpty);
                 }
                 self.set_my_primary(id);
+                // Tell everyone at once, as Valkey does, rather than at the next ping: tools
+                // such as `redis-cli --cluster` wait for all nodes to agree on the new role.
+                self.broadcast_pong(now_ms, false);
                 Ok(AdminOk::Done)
             }
             AdminOp::Reset { hard } => {
                 self.reset(now_ms, hard);
                 Ok(AdminOk::Done)
             }
-            AdminOp::SetSlot(slot, op) => self.set_slot(slot, op),
+            AdminOp::SetSlot(slot, op) => self.set_slot(now_ms, slot, op),
             AdminOp::Failover(mode) => {
                 if self.me().is_primary() {
                     return Err(AdminError::FailoverOnPrimary);
@@ -392,7 +394,7 @@ impl ClusterState {
         self.changed();
     }
 
-    fn set_slot(&mut self, slot: Slot, op: SetSlotOp) -> Result<AdminOk, AdminError> {
+    fn set_slot(&mut self, now_ms: u64, slot: Slot, op: SetSlotOp) -> Result<AdminOk, AdminError> {
         if !self.me().is_primary() {
             return Err(AdminError::NotAPrimary);
         }
@@ -441,6 +443,8 @@ impl ClusterState {
                 // the cluster adopts the new owner (Valkey does the same; an operator override).
                 if id == self.myself && was_importing {
                     self.bump_epoch_without_consensus();
+                    // Let the other nodes learn the new owner now (Valkey broadcasts too).
+                    self.broadcast_pong(now_ms, false);
                 }
             }
         }

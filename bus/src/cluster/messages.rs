@@ -402,6 +402,15 @@ impl ClusterState {
             }
         }
 
+        // So is the announced hostname (Valkey sends it in a ping extension): without this a
+        // peer's `cluster-announce-hostname` never reached CLUSTER NODES/SLOTS/SHARDS here.
+        if let Some(n) = self.nodes.get_mut(&s) {
+            if n.hostname != hdr.hostname {
+                n.hostname.clone_from(&hdr.hostname);
+                self.changed();
+            }
+        }
+
         if kind == PingKind::Ping && !info.outbound {
             self.update_address(s, &hdr.ip, info, hdr, false);
         }

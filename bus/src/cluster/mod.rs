@@ -74,6 +74,28 @@ pub const WRITABLE_DELAY_MS: u64 = 2000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LinkId(pub u64);
 
+/// One link of a node, as [`ClusterState::node_links`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStat {
+    /// The link.
+    pub link: LinkId,
+    /// When it was created (local clock).
+    pub created_ms: u64,
+    /// Whether it is established (an outbound link may still be connecting).
+    pub up: bool,
+}
+
+/// The links of one node (see [`ClusterState::node_links`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLinks {
+    /// The node.
+    pub node: NodeId,
+    /// Our link to it.
+    pub outbound: Option<LinkStat>,
+    /// Its link to us.
+    pub inbound: Option<LinkStat>,
+}
+
 /// Settings, with Valkey's directive names in the docs.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -611,7 +633,8 @@ impl ClusterState {
         // address of the link for that moment.
         if self.cfg.ip.is_empty() && self.me().ip.is_empty() && !local_ip.is_empty() {
             self.me_mut().ip = local_ip.to_string();
-            self.dirty_persist = true;
+            // Our address shows in CLUSTER NODES/SLOTS and in redirects: publish it too.
+            self.changed();
         }
         Some(link)
     }
@@ -629,9 +652,53 @@ impl ClusterState {
         now_ms: u64,
         op: AdminOp,
     ) -> Result<(AdminOk, Vec<Action>), AdminError> {
-        let result = self.run_admin(now_ms, op);
-        let actions = self.finish(now_ms);
-        result.map(|ok| (ok, actions))
+        // On error nothing changed, so nothing is collected: flags left dirty by an earlier
+        // call (an accepted link that taught us our address) stay for the next batch instead
+        // of being dropped with the error.
+        let ok = self.run_admin(now_ms, op)?;
+        Ok((ok, self.finish(now_ms)))
+    }
+
+    /// Replaces the settings (CONFIG SET of a `cluster-*` directive). Our own address, port,
+    /// bus port and hostname follow the new settings; an empty IP keeps the one we have.
+    pub fn reconfigure(&mut self, cfg: ClusterConfig) {
+        self.cfg = cfg;
+        let mut me = self
+            .nodes
+            .remove(&self.myself)
+            .expect("myself is always in the table");
+        let before = (me.ip.clone(), me.port, me.bus_port, me.hostname.clone());
+        self.apply_my_address(&mut me);
+        let after = (me.ip.clone(), me.port, me.bus_port, me.hostname.clone());
+        self.nodes.insert(self.myself, me);
+        if before != after {
+            self.changed();
+        }
+        // Coverage or timeouts may decide cluster_state differently now.
+        self.dirty_topology = true;
+    }
+
+    /// The bus links of every other known node, for `CLUSTER LINKS`: its outbound link (ours
+    /// to it) and its inbound link (its to us), when they exist.
+    pub fn node_links(&self) -> Vec<NodeLinks> {
+        let stat = |l: Option<LinkId>| {
+            l.and_then(|l| {
+                self.links.get(&l).map(|i| LinkStat {
+                    link: l,
+                    created_ms: i.created_ms,
+                    up: i.up,
+                })
+            })
+        };
+        self.nodes
+            .values()
+            .filter(|n| n.id != self.myself)
+            .map(|n| NodeLinks {
+                node: n.id,
+                outbound: stat(n.link),
+                inbound: stat(n.inbound_link),
+            })
+            .collect()
     }
 
     fn finish(&mut self, now_ms: u64) -> Vec<Action> {
@@ -794,11 +861,15 @@ impl ClusterState {
             .enumerate()
             .map(|(i, n)| (n.id, i as u16))
             .collect();
-        let slot_owner = self
-            .slot_owner
-            .iter()
-            .map(|o| o.and_then(|id| index.get(&id).copied()).unwrap_or(NO_OWNER))
-            .collect();
+        // From the nodes' bitmaps (equal to `self.slot_owner` by invariant), a word at a time:
+        // a lookup per slot made every snapshot cost about a millisecond.
+        let mut slot_owner = vec![NO_OWNER; usize::from(SLOT_COUNT)];
+        for (i, n) in nodes.iter().enumerate() {
+            for slot in n.slots.iter() {
+                slot_owner[usize::from(slot.get())] = i as u16;
+            }
+        }
+
         Topology {
             version: self.topology_version,
             myself: self.myself,

@@ -517,3 +517,48 @@ fn manual_failover_and_takeover() {
     assert_eq!(h.nodes[1].my_primary(), Some(h.id(2)));
     assert_eq!(h.nodes[0].slot_owner(slot(0)), Some(h.id(2)));
 }
+
+/// A peer's announced hostname reaches the other nodes, and a change of it (CONFIG SET
+/// cluster-announce-hostname, applied with `reconfigure`) follows; the snapshot shows it.
+#[test]
+fn hostname_spreads_and_follows_reconfigure() {
+    let mut h = Harness::new(2);
+    let mut cfg = h.nodes[1].config().clone();
+    cfg.hostname = "b.example".into();
+    h.nodes[1].reconfigure(cfg.clone());
+    h.meet_all();
+    let b = h.id(1);
+    let host_seen_by_a = |h: &Harness| h.nodes[0].topology().node(&b).map(|n| n.hostname.clone());
+    assert_eq!(host_seen_by_a(&h).as_deref(), Some("b.example"));
+    cfg.hostname = "c.example".into();
+    h.nodes[1].reconfigure(cfg);
+    assert_eq!(h.nodes[1].topology().me().hostname, "c.example");
+    h.run(10_000);
+    assert_eq!(host_seen_by_a(&h).as_deref(), Some("c.example"));
+}
+
+/// The snapshot's slot table names the same owners as the state (it is built from the nodes'
+/// bitmaps for speed).
+#[test]
+fn snapshot_slot_table_matches_owners() {
+    let mut h = Harness::new(3);
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(5000))]))
+        .unwrap();
+    h.admin(
+        1,
+        AdminOp::AddSlots(vec![(slot(5001), slot(5001)), (slot(9000), slot(16383))]),
+    )
+    .unwrap();
+    h.meet_all();
+    for i in 0..3 {
+        let t = h.nodes[i].topology();
+        for s in Slot::all() {
+            assert_eq!(
+                t.owner(s).map(|n| n.id),
+                h.nodes[i].slot_owner(s),
+                "node {i} slot {}",
+                s.get()
+            );
+        }
+    }
+}

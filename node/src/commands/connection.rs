@@ -146,6 +146,10 @@ fn select(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
     let Some(id) = int32_arg(ctx.out, argv[1]) else {
         return;
     };
+    if id != 0 && ctx.shard.cluster.enabled() {
+        ctx.out.err("SELECT is not allowed in cluster mode");
+        return;
+    }
     let databases = ctx.shard.config.borrow().databases;
     if id < 0 || id as usize >= databases {
         ctx.out.err("DB index is out of range");
@@ -275,7 +279,11 @@ fn hello(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
     out.bulk(b"id");
     out.int(ctx.client.id as i64);
     out.bulk(b"mode");
-    out.bulk(b"standalone");
+    out.bulk(if ctx.shard.cluster.enabled() {
+        b"cluster".as_slice()
+    } else {
+        b"standalone"
+    });
     out.bulk(b"role");
     out.bulk(b"master");
     out.bulk(b"modules");
@@ -294,6 +302,7 @@ fn reset(ctx: &mut ConnCtx<'_>, _argv: &[&[u8]]) {
     ctx.out.resp3 = false;
     c.info.name.borrow_mut().clear();
     c.authenticated = ctx.shard.config.borrow().requirepass.is_empty();
+    c.cluster = Default::default();
     ctx.out.simple("RESET");
 }
 

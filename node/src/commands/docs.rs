@@ -144,9 +144,11 @@ impl P {
     }
 
     fn is_token_word(w: &str) -> bool {
-        !w.contains(':')
-            && w.chars().any(|c| c.is_ascii_uppercase())
-            && !w.chars().any(|c| c.is_ascii_lowercase())
+        // `""`: MIGRATE's empty-string key selector.
+        w == "\"\""
+            || (!w.contains(':')
+                && w.chars().any(|c| c.is_ascii_uppercase())
+                && !w.chars().any(|c| c.is_ascii_lowercase()))
     }
 
     fn typed(&mut self, w: &str) -> Result<ArgDoc, String> {
@@ -248,7 +250,11 @@ impl P {
                             a
                         }
                         None => ArgDoc {
-                            name: w.to_ascii_lowercase(),
+                            name: if w == "\"\"" {
+                                "empty-string".into()
+                            } else {
+                                w.to_ascii_lowercase()
+                            },
                             kind: "pure-token",
                             token: Some(w.clone()),
                             ..ArgDoc::default()

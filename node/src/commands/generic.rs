@@ -637,6 +637,10 @@ fn copy(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
 }
 
 fn move_cmd(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
+    if ctx.config.cluster.enabled {
+        ctx.out.err("MOVE is not allowed in cluster mode");
+        return;
+    }
     let key = argv[1];
     let Some(dst) = int32_arg(ctx.out, argv[2]) else {
         return;

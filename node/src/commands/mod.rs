@@ -15,12 +15,14 @@
 //!   each shard does.
 
 pub mod blocking;
+pub mod cluster;
 pub mod connection;
 pub mod docs;
 pub mod generic;
 pub mod hash;
 pub mod introspect;
 pub mod list;
+pub mod migrate;
 pub mod multi;
 pub mod pubsub;
 pub mod server;
@@ -76,6 +78,8 @@ pub enum NodeCmd {
     Discard,
     Watch,
     Unwatch,
+    /// CLUSTER subcommands that leave the connection's shard (`cluster.rs`).
+    Cluster(cluster::ClusterCmd),
 }
 
 /// The context of a key command: the owning shard's keyspace, the client's database, the
@@ -183,7 +187,7 @@ pub struct Registry {
 }
 
 /// The families' tables, in the order COMMAND lists them.
-fn families() -> [&'static [CommandSpec]; 11] {
+fn families() -> [&'static [CommandSpec]; 13] {
     [
         string::COMMANDS,
         hash::COMMANDS,
@@ -196,6 +200,8 @@ fn families() -> [&'static [CommandSpec]; 11] {
         generic::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
+        cluster::COMMANDS,
+        migrate::COMMANDS,
     ]
 }
 
@@ -325,10 +331,21 @@ impl Registry {
 /// `getKeysUsingKeySpecs`). `None` when the arguments do not fit the specs (the command will
 /// then report its own syntax error).
 pub fn key_positions(spec: &CommandSpec, argv: &[&[u8]], out: &mut Vec<usize>) -> Option<()> {
+    key_positions_with(spec, argv, out, false)
+}
+
+/// [`key_positions`], also counting the arguments of NOT_KEY specs when `not_keys` (the
+/// channels of sharded pub/sub, which cluster mode routes like keys).
+pub fn key_positions_with(
+    spec: &CommandSpec,
+    argv: &[&[u8]],
+    out: &mut Vec<usize>,
+    not_keys: bool,
+) -> Option<()> {
     out.clear();
     let argc = argv.len() as i64;
     for ks in spec.keys {
-        if ks.flags & spec::keyflag::NOT_KEY != 0 {
+        if ks.flags & spec::keyflag::NOT_KEY != 0 && !not_keys {
             continue;
         }
         let first: i64 = match ks.begin {

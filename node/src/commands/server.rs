@@ -304,6 +304,10 @@ pub async fn flushdb(shard: Via<'_>, client: &mut ClientState, argv: &[&[u8]], o
 
 /// SWAPDB: swaps two databases on every shard, atomically for the node.
 pub async fn swapdb(shard: Via<'_>, argv: &[&[u8]], out: &mut Out) {
+    if shard.cluster.enabled() {
+        out.err("SWAPDB is not allowed in cluster mode");
+        return;
+    }
     let parse = |arg: &[u8], msg: &str, out: &mut Out| -> Option<i64> {
         match crate::util::parse_i64(arg) {
             Some(v) if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) => Some(v),
@@ -905,7 +909,8 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
         }
     }
     if section("cluster", &mut s) {
-        s.push_str("cluster_enabled:0\r\n");
+        let enabled = u8::from(shard.cluster.enabled());
+        let _ = write!(s, "cluster_enabled:{enabled}\r\n");
     }
     if section("keyspace", &mut s) {
         let mut dbs: std::collections::BTreeMap<usize, (usize, usize, i64, usize)> =

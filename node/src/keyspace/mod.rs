@@ -21,6 +21,7 @@ mod expire;
 mod fenwick;
 pub mod hash;
 pub mod list;
+pub mod rdb;
 mod scan;
 pub mod set;
 pub mod signals;
@@ -218,6 +219,14 @@ impl Db {
     /// Keys in the slot with global number `slot` (which this shard must own).
     pub fn keys_in_slot(&self, slot: usize) -> usize {
         self.slots.get(slot / self.shards).map_or(0, IndexMap::len)
+    }
+
+    /// Up to `max` keys of the slot with global number `slot` (which this shard must own), in
+    /// table order, expired ones not yet removed included (CLUSTER GETKEYSINSLOT).
+    pub fn keys_of_slot(&self, slot: usize, max: usize) -> Vec<SmallBytes> {
+        self.slots
+            .get(slot / self.shards)
+            .map_or_else(Vec::new, |t| t.keys().take(max).cloned().collect())
     }
 
     /// Removes `key` if its deadline has passed; returns whether it did.

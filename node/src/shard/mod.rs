@@ -256,6 +256,8 @@ pub struct Shard {
     next_client: Cell<u64>,
     /// Cancels the accept loops at shutdown.
     pub accept_cancel: RefCell<Option<monoio::io::Canceller>>,
+    /// Cluster mode: this shard's topology snapshot (and on shard 0 the bus driver).
+    pub cluster: crate::cluster::ShardCluster,
 }
 
 impl Shard {
@@ -285,6 +287,7 @@ impl Shard {
             next_txn: Cell::new(0),
             next_client: Cell::new(0),
             accept_cancel: RefCell::new(None),
+            cluster: crate::cluster::ShardCluster::default(),
             node,
         }
     }

@@ -1,0 +1,419 @@
+//! The bus driver: runs the sans-IO [`ClusterState`] on shard 0 with real sockets, a real clock
+//! and a real `nodes.conf`.
+//!
+//! Everything happens on shard 0's thread, in its runtime: the bus listeners' accept loops, one
+//! reader and one writer task per link (`crate::net::link`), a connect task per outgoing link
+//! being opened, and a ticker that sends [`Input::Tick`] every [`TICK_INTERVAL_MS`]. Every
+//! input goes through [`Driver::input`], which hands it to the state machine and then carries
+//! out the returned actions before returning, in order:
+//!
+//! - `Persist`: `nodes.conf` is replaced (see `persist.rs`) before the next action runs; if
+//!   that fails the process exits, as Valkey does, because carrying on would break the
+//!   promise that no epoch or vote is acted on before it is durable. The write is fsynced when
+//!   what the promise covers changed since the last fsync — currentEpoch, lastVoteEpoch, any
+//!   node's configEpoch or role — and only written otherwise (an operator's slot assignment or
+//!   migration state, a peer's address), as Valkey fsyncs only for those: an fsync of file and
+//!   directory costs milliseconds, and `redis-cli --cluster reshard` changes slot states
+//!   several times per slot.
+//! - `Connect`: a connect task is spawned; its outcome comes back later as `LinkUp` or
+//!   `LinkDown`, through `input` again (never from inside a batch, so batches never nest).
+//! - `Send`: the message is encoded and queued on its link (no await: the writer task sends).
+//! - `CloseLink`: the link's socket is shut down; the state has already forgotten it.
+//! - `TopologyChanged`: a snapshot is built once and published to every shard: installed at
+//!   once on shard 0, posted through the mesh to the others.
+//!
+//! CLUSTER commands reach the driver with a cross-shard call to shard 0 ([`Driver::admin`] and
+//! the read-only views), so they are ordered with the bus inputs by shard 0's single thread.
+
+use super::persist::ConfFile;
+use super::{bus_now_ms, Settings};
+use crate::net::link::{self, Link, LinkEvent};
+use crate::shard::Shard;
+use corekey_bus::cluster::{
+    Action, AdminError, AdminOk, AdminOp, ClusterState, Input, LinkId, TICK_INTERVAL_MS,
+};
+use corekey_bus::config::PersistedConfig;
+use corekey_bus::topology::{NodeId, Topology};
+use corekey_bus::wire::{self, Body, MAX_MESSAGE_BYTES};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What [`super::boot`] prepared for shard 0.
+pub struct Boot {
+    pub state: ClusterState,
+    pub listeners: Vec<std::net::TcpListener>,
+    pub conf: ConfFile,
+    pub topology: Arc<Topology>,
+}
+
+enum LinkSlot {
+    Connecting,
+    Up(Link),
+}
+
+/// Message kinds as `CLUSTER INFO` names them, in Valkey's type order.
+pub const MESSAGE_KINDS: [&str; 8] = [
+    "ping", "pong", "meet", "fail", "auth-req", "auth-ack", "update", "mfstart",
+];
+
+fn kind_index(body: &Body) -> usize {
+    match body {
+        Body::Ping { .. } => 0,
+        Body::Pong { .. } => 1,
+        Body::Meet { .. } => 2,
+        Body::Fail { .. } => 3,
+        Body::AuthRequest { .. } => 4,
+        Body::AuthAck { .. } => 5,
+        Body::Update { .. } => 6,
+        Body::MfStart => 7,
+    }
+}
+
+/// Bus messages sent and received, per kind (`CLUSTER INFO`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MessageStats {
+    pub sent: [u64; 8],
+    pub received: [u64; 8],
+}
+
+/// What of the configuration must survive a power loss before it is acted on: the epochs and
+/// the vote, and every node's configEpoch and role (so what slots a claim wins or loses by
+/// is never forgotten). Valkey fsyncs for the same changes and not for admin edits of slot
+/// states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Durable {
+    current_epoch: u64,
+    last_vote_epoch: u64,
+    nodes: Vec<(NodeId, u64, Option<NodeId>)>,
+}
+
+impl Durable {
+    fn of(p: &PersistedConfig) -> Durable {
+        Durable {
+            current_epoch: p.current_epoch,
+            last_vote_epoch: p.last_vote_epoch,
+            nodes: p
+                .nodes
+                .iter()
+                .map(|n| (n.id, n.config_epoch, n.primary))
+                .collect(),
+        }
+    }
+}
+
+/// One bus link as `CLUSTER LINKS` shows it.
+#[derive(Debug, Clone)]
+pub struct LinkReport {
+    pub node: String,
+    pub outbound: bool,
+    pub created_ms: u64,
+    pub queued_bytes: usize,
+}
+
+/// The driver of shard 0 (see the module docs).
+pub struct Driver {
+    shard: Weak<Shard>,
+    state: RefCell<ClusterState>,
+    links: RefCell<HashMap<LinkId, LinkSlot>>,
+    conf: ConfFile,
+    stats: Cell<MessageStats>,
+    /// The settings last given to the state machine, to notice CONFIG SET.
+    applied: RefCell<(Settings, u16)>,
+    /// Scratch buffer for encoding.
+    encode_buf: RefCell<Vec<u8>>,
+    /// What the last fsynced `nodes.conf` held of what must survive a power loss.
+    synced: RefCell<Option<Durable>>,
+    /// The accept loops' canceller, kept so their handles stay valid (never cancelled: the
+    /// listeners live as long as the process).
+    accept_cancel: monoio::io::Canceller,
+}
+
+impl Driver {
+    /// Starts the accept loops and the ticker on the current shard (shard 0).
+    pub fn start(shard: &Rc<Shard>, boot: Boot) -> Rc<Driver> {
+        let config = shard.config();
+        // `boot` fsynced the file it loaded or created.
+        let synced = Durable::of(&boot.state.persisted());
+        let d = Rc::new(Driver {
+            shard: Rc::downgrade(shard),
+            state: RefCell::new(boot.state),
+            links: RefCell::new(HashMap::new()),
+            conf: boot.conf,
+            stats: Cell::new(MessageStats::default()),
+            applied: RefCell::new((config.cluster.clone(), config.port)),
+            encode_buf: RefCell::new(Vec::with_capacity(4096)),
+            synced: RefCell::new(Some(synced)),
+            accept_cancel: monoio::io::Canceller::new(),
+        });
+        for l in boot.listeners {
+            let d2 = d.clone();
+            let handle = d.accept_cancel.handle();
+            monoio::spawn(async move {
+                crate::net::accept_loop(l, handle, move |stream, peer, local, _fd| {
+                    d2.on_accept(stream, peer, local)
+                })
+                .await;
+            });
+        }
+        let d2 = d.clone();
+        monoio::spawn(async move { d2.ticker().await });
+        d
+    }
+
+    fn now(&self) -> u64 {
+        self.shard.upgrade().map_or(0, |s| bus_now_ms(&s.node))
+    }
+
+    async fn ticker(self: Rc<Self>) {
+        loop {
+            monoio::time::sleep(Duration::from_millis(TICK_INTERVAL_MS)).await;
+            let Some(shard) = self.shard.upgrade() else {
+                return;
+            };
+            if shard.node.is_shutting_down() {
+                return;
+            }
+            self.reconfigure(&shard);
+            drop(shard);
+            self.input(Input::Tick);
+        }
+    }
+
+    /// Gives the state machine settings changed by CONFIG SET.
+    fn reconfigure(&self, shard: &Shard) {
+        let config = shard.config();
+        let mut applied = self.applied.borrow_mut();
+        if applied.0 == config.cluster && applied.1 == config.port {
+            return;
+        }
+        *applied = (config.cluster.clone(), config.port);
+        // With no announced address the learnt one stays (see `ClusterState::reconfigure`).
+        let cfg = config.cluster.bus_config(config.port);
+        self.state.borrow_mut().reconfigure(cfg);
+    }
+
+    /// Feeds one input to the state machine and carries out what it answers.
+    pub fn input(self: &Rc<Self>, input: Input) {
+        let now = self.now();
+        let actions = self.state.borrow_mut().handle(now, input);
+        self.carry_out(actions);
+    }
+
+    /// Runs a CLUSTER admin operation.
+    pub fn admin(self: &Rc<Self>, op: AdminOp) -> Result<AdminOk, AdminError> {
+        let now = self.now();
+        let result = self.state.borrow_mut().admin(now, op);
+        let (ok, actions) = result?;
+        self.carry_out(actions);
+        Ok(ok)
+    }
+
+    /// CLUSTER SAVECONFIG: writes and fsyncs `nodes.conf` now.
+    pub fn save_config(&self) -> std::io::Result<()> {
+        self.persist(true)
+    }
+
+    /// Writes `nodes.conf`, with an fsync when `force` or when what must survive a power loss
+    /// changed (see the module docs).
+    fn persist(&self, force: bool) -> std::io::Result<()> {
+        let (text, durable) = {
+            let p = self.state.borrow().persisted();
+            (p.render(), Durable::of(&p))
+        };
+        let sync = force || self.synced.borrow().as_ref() != Some(&durable);
+        self.conf.write(&text, sync)?;
+        if sync {
+            *self.synced.borrow_mut() = Some(durable);
+        }
+        Ok(())
+    }
+
+    /// A fresh snapshot (ping and pong times included) for the informational commands.
+    pub fn topology(&self) -> Topology {
+        self.state.borrow().topology()
+    }
+
+    /// Message counters.
+    pub fn stats(&self) -> MessageStats {
+        self.stats.get()
+    }
+
+    /// Valid failure reports about `id` (`None`: unknown node).
+    pub fn failure_reports(&self, id: &NodeId) -> Option<usize> {
+        let now = self.now();
+        self.state.borrow().failure_report_count(now, id)
+    }
+
+    /// Whether `id` was forgotten within the ban period (FORGET answers OK for it).
+    pub fn is_banned(&self, id: &NodeId) -> bool {
+        let now = self.now();
+        self.state.borrow().is_banned(now, id)
+    }
+
+    /// The links `CLUSTER LINKS` lists: for each other node, its outbound then inbound link.
+    pub fn links(&self) -> Vec<LinkReport> {
+        let state = self.state.borrow();
+        let links = self.links.borrow();
+        let queued = |l: LinkId| match links.get(&l) {
+            Some(LinkSlot::Up(link)) => link.queued_bytes(),
+            _ => 0,
+        };
+        let mut out = Vec::new();
+        for n in state.node_links() {
+            for (stat, outbound) in [(n.outbound, true), (n.inbound, false)] {
+                if let Some(s) = stat {
+                    out.push(LinkReport {
+                        node: n.node.to_hex(),
+                        outbound,
+                        created_ms: s.created_ms,
+                        queued_bytes: queued(s.link),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn carry_out(self: &Rc<Self>, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Persist => {
+                    if let Err(e) = self.persist(false) {
+                        tracing::error!(
+                            path = %self.conf.path().display(),
+                            error = %e,
+                            "Fatal: can't update cluster config file"
+                        );
+                        std::process::exit(1);
+                    }
+                }
+                Action::Connect { link, ip, bus_port } => self.connect(link, ip, bus_port),
+                Action::Send { link, msg } => {
+                    let links = self.links.borrow();
+                    if let Some(LinkSlot::Up(l)) = links.get(&link) {
+                        let mut buf = self.encode_buf.borrow_mut();
+                        buf.clear();
+                        wire::encode(&msg, &mut buf);
+                        l.send(&buf);
+                        let mut stats = self.stats.get();
+                        stats.sent[kind_index(&msg.body)] += 1;
+                        self.stats.set(stats);
+                    }
+                }
+                Action::CloseLink(link) => {
+                    if let Some(LinkSlot::Up(l)) = self.links.borrow_mut().remove(&link) {
+                        l.close();
+                    }
+                }
+                Action::TopologyChanged => self.publish(),
+                Action::PauseWrites { .. } => {
+                    tracing::warn!("manual failover write pause requested: not supported yet");
+                }
+                Action::ResumeWrites => {}
+                Action::Log(event) => tracing::info!("cluster: {event}"),
+            }
+        }
+    }
+
+    /// Builds one snapshot and gives it to every shard.
+    fn publish(&self) {
+        let Some(shard) = self.shard.upgrade() else {
+            return;
+        };
+        let topology = Arc::new(self.state.borrow().topology());
+        for t in 0..shard.shards() {
+            if t == shard.id {
+                shard.cluster.install(topology.clone());
+            } else {
+                let topology = topology.clone();
+                shard.post(t, Box::new(move |s| s.cluster.install(topology)));
+            }
+        }
+    }
+
+    fn connect(self: &Rc<Self>, link: LinkId, ip: String, bus_port: u16) {
+        self.links.borrow_mut().insert(link, LinkSlot::Connecting);
+        let timeout = Duration::from_millis(self.state.borrow().config().node_timeout_ms.max(1000));
+        let d = self.clone();
+        monoio::spawn(async move {
+            let result = match ip.parse::<IpAddr>() {
+                Ok(addr) => link::connect(SocketAddr::new(addr, bus_port), timeout).await,
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not an IP address",
+                )),
+            };
+            let still_wanted = matches!(d.links.borrow().get(&link), Some(LinkSlot::Connecting));
+            if !still_wanted {
+                return; // closed while connecting: the state forgot it
+            }
+            match result {
+                Ok(stream) => {
+                    let l = d.start_link(link, stream);
+                    d.links.borrow_mut().insert(link, LinkSlot::Up(l));
+                    d.input(Input::LinkUp(link));
+                }
+                Err(e) => {
+                    tracing::debug!(%ip, bus_port, error = %e, "cluster bus connect failed");
+                    d.links.borrow_mut().remove(&link);
+                    d.input(Input::LinkDown(link));
+                }
+            }
+        });
+    }
+
+    fn on_accept(
+        self: &Rc<Self>,
+        stream: monoio::net::TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) {
+        let now = self.now();
+        let accepted = self.state.borrow_mut().accept_link(
+            now,
+            &peer.ip().to_string(),
+            &local.ip().to_string(),
+        );
+        let Some(link) = accepted else {
+            tracing::warn!(%peer, "cluster bus: too many links, refusing a connection");
+            return;
+        };
+        let l = self.start_link(link, stream);
+        self.links.borrow_mut().insert(link, LinkSlot::Up(l));
+    }
+
+    fn start_link(self: &Rc<Self>, link: LinkId, stream: monoio::net::TcpStream) -> Link {
+        let d = self.clone();
+        link::start(
+            stream,
+            MAX_MESSAGE_BYTES,
+            wire::frame_len,
+            move |event| match event {
+                LinkEvent::Frame(bytes) => match wire::decode(bytes) {
+                    Ok(Some((msg, _))) => {
+                        let mut stats = d.stats.get();
+                        stats.received[kind_index(&msg.body)] += 1;
+                        d.stats.set(stats);
+                        d.input(Input::Message(link, Box::new(msg)));
+                    }
+                    Ok(None) | Err(_) => {
+                        tracing::debug!(?link, "undecodable bus frame, closing the link");
+                        if let Some(LinkSlot::Up(l)) = d.links.borrow().get(&link) {
+                            l.close();
+                        }
+                    }
+                },
+                LinkEvent::Closed => {
+                    let known = d.links.borrow_mut().remove(&link).is_some();
+                    if known {
+                        d.input(Input::LinkDown(link));
+                    }
+                }
+            },
+        )
+    }
+}
