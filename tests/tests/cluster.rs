@@ -363,11 +363,12 @@ fn reshard_moves_keys() {
         .filter(|k| key_slot(k.as_bytes()) < 300)
         .take(300)
         .collect();
-    for k in &keys {
-        assert_eq!(
-            call_following(from, &["SET", k, &format!("v-{k}")]),
-            Reply::Simple(b"OK".to_vec())
-        );
+    // Every value type moves: strings, lists, hashes, sets (intset and hashtable) and
+    // sorted sets, each DUMPed by the source and RESTOREd by the target.
+    for (i, k) in keys.iter().enumerate() {
+        let write = write_of(i, k);
+        let reply = call_following(from, &write.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!matches!(reply, Reply::Error(_)), "{k}: {reply:?}");
     }
     let keys_before = from.client().call(&["DBSIZE"]).reply.as_int().unwrap();
     assert_eq!(keys_before, 300);
@@ -390,12 +391,91 @@ fn reshard_moves_keys() {
     check_clean(&cli_path, &nodes[0]);
     assert_eq!(from.client().call(&["DBSIZE"]).reply.as_int(), Some(0));
     assert_eq!(to.client().call(&["DBSIZE"]).reply.as_int(), Some(300));
-    for k in &keys {
-        assert_eq!(
-            call_following(&nodes[2], &["GET", k]),
-            Reply::Bulk(format!("v-{k}").into_bytes()),
-            "{k}"
+    for (i, k) in keys.iter().enumerate() {
+        let (read, want) = read_of(i, k);
+        let got = call_following(
+            &nodes[2],
+            &read.iter().map(String::as_str).collect::<Vec<_>>(),
         );
+        assert_eq!(got, want, "{k}");
+    }
+}
+
+/// The write that makes key number `i` of the reshard test: one value type per `i % 6`.
+fn write_of(i: usize, k: &str) -> Vec<String> {
+    match i % 6 {
+        0 => vec!["SET".into(), k.into(), format!("v-{k}")],
+        1 => vec![
+            "RPUSH".into(),
+            k.into(),
+            "a".into(),
+            "1".into(),
+            format!("v-{k}"),
+        ],
+        2 => vec![
+            "HSET".into(),
+            k.into(),
+            "f".into(),
+            format!("v-{k}"),
+            "n".into(),
+            "7".into(),
+        ],
+        3 => vec![
+            "SADD".into(),
+            k.into(),
+            "3".into(),
+            "-1".into(),
+            i.to_string(),
+        ],
+        4 => vec!["SADD".into(), k.into(), "m".into(), format!("v-{k}")],
+        _ => vec![
+            "ZADD".into(),
+            k.into(),
+            "1.5".into(),
+            "a".into(),
+            "-inf".into(),
+            k.into(),
+        ],
+    }
+}
+
+/// The read that checks key number `i` after the move, and its reply.
+fn read_of(i: usize, k: &str) -> (Vec<String>, Reply) {
+    let bulk = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+    let cmd = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let v = format!("v-{k}");
+    match i % 6 {
+        0 => (cmd(&["GET", k]), bulk(&v)),
+        1 => (
+            cmd(&["LRANGE", k, "0", "-1"]),
+            Reply::Array(vec![bulk("a"), bulk("1"), bulk(&v)]),
+        ),
+        2 => (
+            cmd(&["HMGET", k, "f", "n"]),
+            Reply::Array(vec![bulk(&v), bulk("7")]),
+        ),
+        3 => {
+            // An intset answers SMEMBERS in numeric order.
+            let mut members = vec![-1i64, 3, i as i64];
+            members.sort_unstable();
+            members.dedup();
+            (
+                cmd(&["SMEMBERS", k]),
+                Reply::Array(members.iter().map(|m| bulk(&m.to_string())).collect()),
+            )
+        }
+        4 => (
+            cmd(&["SMISMEMBER", k, "m", &v, "x"]),
+            Reply::Array(vec![
+                Reply::Integer(1),
+                Reply::Integer(1),
+                Reply::Integer(0),
+            ]),
+        ),
+        _ => (
+            cmd(&["ZRANGE", k, "0", "-1", "WITHSCORES"]),
+            Reply::Array(vec![bulk(k), bulk("-inf"), bulk("a"), bulk("1.5")]),
+        ),
     }
 }
 
