@@ -155,6 +155,7 @@ fn on_accept(
         let mut session = ClientSession::new(shard.clone(), info);
         net::drive(stream, &mut session).await;
         crate::commands::pubsub::forget_client(&shard, &session.state);
+        crate::commands::diagnostics::stop_monitor(&shard, &session.state.info);
         let via = crate::commands::multi::Via::direct(&shard);
         crate::commands::transaction::unwatch_all(via, &mut session.state).await;
         shard.clients.borrow_mut().remove(key);

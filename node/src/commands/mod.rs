@@ -16,6 +16,7 @@
 
 pub mod blocking;
 pub mod connection;
+pub mod diagnostics;
 pub mod docs;
 pub mod generic;
 pub mod hash;
@@ -76,6 +77,15 @@ pub enum NodeCmd {
     Discard,
     Watch,
     Unwatch,
+    ConfigRewrite,
+    SlowlogGet,
+    SlowlogLen,
+    SlowlogReset,
+    LatencyLatest,
+    LatencyHistory,
+    LatencyReset,
+    LatencyHistogram,
+    LatencyDoctor,
 }
 
 /// The context of a key command: the owning shard's keyspace, the client's database, the
@@ -183,7 +193,7 @@ pub struct Registry {
 }
 
 /// The families' tables, in the order COMMAND lists them.
-fn families() -> [&'static [CommandSpec]; 11] {
+fn families() -> [&'static [CommandSpec]; 12] {
     [
         string::COMMANDS,
         hash::COMMANDS,
@@ -196,6 +206,7 @@ fn families() -> [&'static [CommandSpec]; 11] {
         generic::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
+        diagnostics::COMMANDS,
     ]
 }
 

@@ -138,6 +138,21 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
         )
     },
     CommandSpec {
+        exec: Exec::Node(NodeCmd::ConfigRewrite),
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        ..CommandSpec::new(
+            "rewrite",
+            2,
+            ADMIN_CONF,
+            0,
+            Group::Server,
+            "2.8.0",
+            "Persists the effective configuration to file.",
+            "O(1)",
+            "",
+        )
+    },
+    CommandSpec {
         exec: Exec::Conn(config_help),
         ..CommandSpec::new(
             "help",
@@ -220,6 +235,8 @@ fn config_help(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
             "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
         ],
     );
 }
@@ -504,6 +521,49 @@ pub async fn config_set(shard: Via<'_>, argv: &[&[u8]], out: &mut Out) {
             .await;
     }
     out.ok();
+}
+
+/// CONFIG REWRITE: writes the configuration in force back to the file it came from, keeping
+/// its comments and order (`config::rewrite`). The new text goes to a temporary file in the
+/// same directory, is synced, and replaces the file by rename, so a crash leaves the old file
+/// or the new one, never half of one.
+pub fn config_rewrite(shard: Via<'_>, out: &mut Out) {
+    let config = shard.config();
+    let Some(path) = config.config_file.clone() else {
+        out.err("The server is running without a config file");
+        return;
+    };
+    let write = || -> std::io::Result<()> {
+        let original = match std::fs::read(&path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let text = config::rewrite(&original, &config);
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(format!(".rewrite-{}", std::process::id()));
+        let tmp = std::path::PathBuf::from(tmp);
+        let result = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    };
+    match write() {
+        Ok(()) => {
+            tracing::info!(file = %path.display(), "CONFIG REWRITE executed with success");
+            out.ok();
+        }
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "CONFIG REWRITE failed");
+            out.err(format!("Rewriting config file: {e}"));
+        }
+    }
 }
 
 /// CONFIG RESETSTAT: zeroes the statistics of every shard.
