@@ -1005,9 +1005,6 @@ pub fn rewrite(original: &str, config: &Config) -> String {
     let mut out: Vec<String> = Vec::new();
     for line in original.lines() {
         let trimmed = line.trim();
-        if trimmed == REWRITE_SIGNATURE {
-            continue;
-        }
         let words = crate::resp::split::split_args(trimmed.as_bytes()).unwrap_or_default();
         let Some(d) = words
             .first()
@@ -1026,7 +1023,7 @@ pub fn rewrite(original: &str, config: &Config) -> String {
     while out.last().is_some_and(|l| l.trim().is_empty()) {
         out.pop();
     }
-    let mut signed = false;
+    let mut signed = out.iter().any(|l| l.trim() == REWRITE_SIGNATURE);
     for d in DIRECTIVES {
         if done.contains(&d.name) || ALIASES.iter().any(|(alias, _)| *alias == d.name) {
             continue;

@@ -70,7 +70,19 @@ pub fn slow_entry(shard: &Shard, r: &Resolved, argv: &[&[u8]], usec: u64) -> Opt
         id: shard.node.slowlog_next_id.fetch_add(1, Ordering::Relaxed),
         time_s: unix_ms() / 1000,
         usec,
-        argv: latency::slowlog_args(argv),
+        argv: {
+            let secret = secret_args(&r.fullname, argv);
+            let shown: SmallVec<[&[u8]; 8]> = (0..argv.len())
+                .map(|i| {
+                    if secret.contains(&i) {
+                        REDACTED
+                    } else {
+                        argv[i]
+                    }
+                })
+                .collect();
+            latency::slowlog_args(&shown)
+        },
         addr: String::new(),
         name: Vec::new(),
     })
@@ -133,6 +145,22 @@ fn deliver_monitor_line(shard: &Shard, line: &[u8]) {
     }
 }
 
+/// What MONITOR and SLOWLOG show in place of a password.
+const REDACTED: &[u8] = b"(redacted)";
+
+/// The positions of the arguments that are secrets: AUTH's, and HELLO's after AUTH (Valkey's
+/// `redactClientCommandArgument`).
+fn secret_args(fullname: &str, argv: &[&[u8]]) -> std::ops::Range<usize> {
+    match fullname {
+        "auth" => 1..argv.len(),
+        "hello" => match argv.iter().position(|a| commands::opt_is(a, "auth")) {
+            Some(p) => p + 1..p + 3,
+            None => 0..0,
+        },
+        _ => 0..0,
+    }
+}
+
 /// One MONITOR line. `fullname` tells which arguments are passwords (AUTH's, HELLO's after
 /// AUTH), shown as `(redacted)` as Valkey does.
 pub fn monitor_line(
@@ -148,22 +176,10 @@ pub fn monitor_line(
         now.subsec_micros()
     )
     .into_bytes();
-    let mut redact_from = usize::MAX;
-    let mut redact_until = usize::MAX;
-    if fullname == "auth" {
-        redact_from = 1;
-    } else if fullname == "hello" {
-        if let Some(p) = argv.iter().position(|a| commands::opt_is(a, "auth")) {
-            (redact_from, redact_until) = (p + 1, p + 3);
-        }
-    }
+    let secret = secret_args(fullname, argv);
     for (i, a) in argv.iter().enumerate() {
         line.push(b' ');
-        if i >= redact_from && i < redact_until {
-            line.extend_from_slice(b"\"(redacted)\"");
-        } else {
-            crate::util::repr_into(&mut line, a);
-        }
+        crate::util::repr_into(&mut line, if secret.contains(&i) { REDACTED } else { a });
     }
     line.extend_from_slice(b"\r\n");
     line
@@ -425,6 +441,27 @@ mod tests {
             b"unknown command 'foo\xff', with args beginning with: 'a\xfe' 'b' "
         );
         assert_eq!(clip(b"x\x00y"), b"x");
+    }
+
+    /// MONITOR lines quote arguments as `sdscatrepr` and hide passwords, as Valkey.
+    #[test]
+    fn monitor_lines() {
+        let now = std::time::Duration::from_micros(1_700_000_000_123_456);
+        assert_eq!(
+            monitor_line(
+                now,
+                0,
+                "127.0.0.1:5000",
+                "set",
+                &[b"set", b"k", b"a \"b\"\n\x01"]
+            ),
+            b"+1700000000.123456 [0 127.0.0.1:5000] \"set\" \"k\" \"a \\\"b\\\"\\n\\x01\"\r\n"
+        );
+        assert_eq!(
+            monitor_line(now, 3, "[::1]:1", "hello", &[b"hello", b"3", b"AUTH", b"u", b"p", b"SETNAME", b"n"]),
+            b"+1700000000.123456 [3 [::1]:1] \"hello\" \"3\" \"AUTH\" \"(redacted)\" \"(redacted)\" \"SETNAME\" \"n\"\r\n"
+        );
+        assert_eq!(secret_args("auth", &[b"auth", b"u", b"p"]), 1..3);
     }
 
     /// A forwarded batch carries each command's arguments intact.
