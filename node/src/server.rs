@@ -198,15 +198,21 @@ fn active_expire(shard: &Shard) {
     let now = unix_ms();
     let mut ks = shard.ks.borrow_mut();
     let mut out_of_time = || started.elapsed() >= EXPIRE_BUDGET;
+    let mut capped = false;
     for db in ks.dbs.iter_mut() {
         if db.expires_len() == 0 {
             continue;
         }
         let report = db.active_expire(now, &mut out_of_time);
         if report.out_of_time {
+            capped = true;
             break;
         }
     }
+    drop(ks);
+    let mut stats = shard.stats.borrow_mut();
+    stats.expire_cycle_us += started.elapsed().as_micros() as u64;
+    stats.expire_time_cap_reached += u64::from(capped);
 }
 
 fn client_timeouts(shard: &Shard) {
@@ -328,6 +334,7 @@ pub fn run(config: Config) -> i32 {
         "corekey {} ready to accept connections tcp",
         env!("CARGO_PKG_VERSION")
     );
+    MEMORY_STARTUP.store(crate::commands::server::used_memory(), Ordering::Relaxed);
     crate::systemd_notify("READY=1");
     // Wait for SIGINT/SIGTERM (SHUTDOWN sends SIGTERM to this process).
     let mut sig: libc::c_int = 0;
@@ -357,6 +364,13 @@ pub fn run(config: Config) -> i32 {
 type LogReload = Box<dyn Fn(&str) + Send + Sync>;
 static LOG_RELOAD: std::sync::OnceLock<LogReload> = std::sync::OnceLock::new();
 static MEMORY_PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Allocated bytes once every shard was up (INFO `used_memory_startup`).
+static MEMORY_STARTUP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Allocated bytes once every shard was up.
+pub fn memory_startup() -> u64 {
+    MEMORY_STARTUP.load(Ordering::Relaxed)
+}
 
 /// Sets up `tracing` output (standard output, as Valkey logs by default) at `level`.
 pub fn init_logging(level: crate::config::LogLevel) {
