@@ -14,6 +14,8 @@
 //! - `resp`: the wire protocol (request parser, reply writer).
 //! - `pubsub`: channel and pattern subscriptions, delivering messages.
 //! - `clients`: what a shard knows about its connections (CLIENT LIST/KILL).
+//! - `metrics`: the Prometheus text served on `metrics-port`.
+//! - `check`: `corekey --check-system`, the host checks.
 //! - `util`: exact ports of Valkey's number and pattern helpers.
 
 pub mod clients;
@@ -21,6 +23,7 @@ pub mod commands;
 pub mod config;
 pub mod dispatch;
 pub mod keyspace;
+pub mod metrics;
 pub mod net;
 pub mod pubsub;
 pub mod resp;

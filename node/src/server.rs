@@ -70,6 +70,8 @@ struct ShardStart {
     config: Arc<Config>,
     mesh: MeshEnds,
     listeners: Vec<std::net::TcpListener>,
+    /// The Prometheus endpoint's listeners (shard 0 serves them).
+    metrics: Vec<std::net::TcpListener>,
     ready: mpsc::Sender<Result<RingSetup, String>>,
 }
 
@@ -81,6 +83,7 @@ fn shard_thread(start: ShardStart) {
         config,
         mesh,
         listeners,
+        metrics,
         ready,
     } = start;
     if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
@@ -104,6 +107,19 @@ fn shard_thread(start: ShardStart) {
                 let s2 = shard.clone();
                 net::accept_loop(l, handle, move |stream, peer, local, fd| {
                     on_accept(&s2, stream, peer, local, fd)
+                })
+                .await;
+            });
+        }
+        for l in metrics {
+            let handle = canceller.handle();
+            let shard = shard.clone();
+            monoio::spawn(async move {
+                net::accept_loop(l, handle, move |stream, _, _, _| {
+                    let shard = shard.clone();
+                    monoio::spawn(net::http::serve_one(stream, move |path| {
+                        serve_http(shard, path)
+                    }));
                 })
                 .await;
             });
@@ -167,6 +183,43 @@ fn on_accept(
             }
         }
     });
+}
+
+/// Answers an HTTP request on the metrics port: `/metrics` is the Prometheus text of every
+/// shard's report, gathered through cross-shard calls as INFO gathers it.
+async fn serve_http(shard: Rc<Shard>, path: String) -> net::http::Response {
+    match path.as_str() {
+        "/metrics" => {
+            let via = crate::commands::multi::Via::direct(&shard);
+            let mut reports = Vec::with_capacity(shard.shards());
+            for t in 0..shard.shards() {
+                reports.push(via.call(t, crate::commands::server::gather).await);
+            }
+            use crate::commands::server as S;
+            let used_memory = S::used_memory();
+            let (allocator_active, allocator_resident) = S::allocator_active_resident();
+            let (cpu_sys, cpu_user) = S::rusage(libc::RUSAGE_SELF);
+            let facts = crate::metrics::Facts {
+                used_memory,
+                rss: S::rss_bytes(),
+                peak: note_memory_peak(used_memory),
+                allocator_active,
+                allocator_resident,
+                total_system_memory: S::total_system_memory(),
+                cpu_sys,
+                cpu_user,
+                now_ms: unix_ms(),
+            };
+            let text = crate::metrics::render(&shard.config(), &shard.node, &reports, &facts);
+            net::http::Response {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body: text.into_bytes(),
+            }
+        }
+        "/" => net::http::Response::text(200, "corekey: Prometheus metrics are at /metrics\n"),
+        _ => net::http::Response::text(404, "not found: metrics are at /metrics\n"),
+    }
 }
 
 /// `ip:port`, with brackets around IPv6 addresses (Valkey's format).
@@ -267,6 +320,20 @@ pub fn run(config: Config) -> i32 {
             return 1;
         }
     };
+    let metrics = if config.metrics_port == 0 {
+        Vec::new()
+    } else {
+        match net::bind_all(&config.bind, config.metrics_port, 1) {
+            Ok(b) => b.into_iter().flat_map(|b| b.per_shard).collect(),
+            Err(e) => {
+                let e = format!("metrics-port: {e}");
+                tracing::error!("{e}");
+                eprintln!("{e}");
+                return 1;
+            }
+        }
+    };
+    let mut metrics = Some(metrics);
     if let Err(e) = std::env::set_current_dir(&config.dir) {
         eprintln!("Can't chdir to '{}': {e}", config.dir.display());
         return 1;
@@ -297,6 +364,8 @@ pub fn run(config: Config) -> i32 {
             config: config.clone(),
             mesh,
             listeners,
+            // Shard 0 serves the metrics port.
+            metrics: metrics.take().unwrap_or_default(),
             ready: ready_tx.clone(),
         };
         match std::thread::Builder::new()

@@ -608,6 +608,8 @@ pub struct ShardReport {
     pub cpu: (f64, f64),
     /// Query and reply buffers of the shard's clients.
     pub clients_mem: usize,
+    /// Entries in the shard's slow log.
+    pub slowlog_len: usize,
 }
 
 pub fn gather(s: &Shard) -> ShardReport {
@@ -642,6 +644,7 @@ pub fn gather(s: &Shard) -> ShardReport {
         pubsub_patterns: s.pubsub.borrow().patterns(),
         rates: s.stats.borrow().instantaneous(),
         queue_depths: s.queue_depths(),
+        slowlog_len: s.slowlog.borrow().entries.len(),
         cpu: rusage(libc::RUSAGE_THREAD),
         clients_mem: s
             .clients

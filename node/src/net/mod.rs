@@ -3,6 +3,8 @@
 //! bytes out through [`Session`], so the I/O engine can change (provided-buffer rings,
 //! multishot receive) without touching commands or the keyspace.
 
+pub mod http;
+
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelHandle};
 use monoio::net::TcpStream;
