@@ -25,6 +25,9 @@ fn main() {
             std::process::exit(1);
         }
     };
-    corekey_node::server::init_logging(config.loglevel);
+    if let Err(e) = corekey_node::server::init_logging(&config) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
     std::process::exit(corekey_node::server::run(*config));
 }

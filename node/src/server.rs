@@ -441,17 +441,56 @@ pub fn memory_startup() -> u64 {
     MEMORY_STARTUP.load(Ordering::Relaxed)
 }
 
-/// Sets up `tracing` output (standard output, as Valkey logs by default) at `level`.
-pub fn init_logging(level: crate::config::LogLevel) {
+/// Sets up `tracing` output at `loglevel`: to `logfile` (appended to) or, when it is empty,
+/// standard output, as Valkey logs by default; as human-readable lines, or with `log-format
+/// json` one JSON object per line for log shippers. Colours only on a terminal.
+pub fn init_logging(config: &Config) -> Result<(), String> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     use tracing_subscriber::prelude::*;
-    let (filter, handle) =
-        tracing_subscriber::reload::Layer::new(tracing_subscriber::EnvFilter::new(level.filter()));
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_target(false)
-        .with_thread_names(true);
+    let (writer, ansi) = if config.logfile.is_empty() {
+        (
+            BoxMakeWriter::new(std::io::stdout),
+            std::io::stdout().is_terminal(),
+        )
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&config.logfile)
+            .map_err(|e| format!("Can't open the log file '{}': {e}", config.logfile))?;
+        (BoxMakeWriter::new(Arc::new(file)), false)
+    };
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(
+        tracing_subscriber::EnvFilter::new(config.loglevel.filter()),
+    );
+    let json = config.log_format == crate::config::LogFormat::Json;
+    let (legacy_writer, json_writer) = if json {
+        (None, Some(writer))
+    } else {
+        (Some(writer), None)
+    };
+    let legacy = legacy_writer.map(|w| {
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_thread_names(true)
+            .with_ansi(ansi)
+            .with_writer(w)
+    });
+    let json = json_writer.map(|w| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_target(false)
+            .with_thread_names(true)
+            .with_ansi(false)
+            .with_writer(w)
+    });
     if tracing_subscriber::registry()
         .with(filter)
-        .with(fmt)
+        .with(legacy)
+        .with(json)
         .try_init()
         .is_ok()
     {
@@ -459,6 +498,7 @@ pub fn init_logging(level: crate::config::LogLevel) {
             let _ = handle.modify(|x| *x = tracing_subscriber::EnvFilter::new(f));
         }));
     }
+    Ok(())
 }
 
 /// Changes the log level at run time (CONFIG SET loglevel).
