@@ -1077,6 +1077,8 @@ pub enum Invocation {
     Run(Box<Config>),
     /// Print this (help or version) and exit 0.
     Print(String),
+    /// Check the host for a node with this configuration (`--check-system`) and exit.
+    CheckSystem(Box<Config>),
 }
 
 /// Parses the command line (`corekey [config-file] [--directive value ...]`), reading the
@@ -1093,7 +1095,7 @@ pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
     let mut lines: Vec<(String, Vec<String>)> = Vec::new();
     for a in args.iter().skip(1) {
         if let Some(name) = a.strip_prefix("--").filter(|n| !n.is_empty()) {
-            if matches!(name, "help" | "version") {
+            if matches!(name, "help" | "version" | "check-system") {
                 head.push(a.clone());
                 continue;
             }
@@ -1113,6 +1115,12 @@ pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
                 .help("valkey.conf-style configuration file ('-' reads standard input)")
                 .value_name("CONFIG-FILE")
                 .allow_hyphen_values(true),
+        )
+        .arg(
+            clap::Arg::new("check-system")
+                .long("check-system")
+                .action(clap::ArgAction::SetTrue)
+                .help("Check this host for settings that hurt corekey (THP, somaxconn, overcommit, open files, io_uring, CPUs), print each problem with its fix, and exit (0 when none)"),
         );
     let matches = match cmd.try_get_matches_from_mut(&head) {
         Ok(m) => m,
@@ -1183,6 +1191,9 @@ pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
         }
         config.cores = list.len();
     }
+    if matches.get_flag("check-system") {
+        return Ok(Invocation::CheckSystem(Box::new(config)));
+    }
     Ok(Invocation::Run(Box::new(config)))
 }
 
@@ -1209,6 +1220,7 @@ mod tests {
         match load(&v)? {
             Invocation::Run(c) => Ok(*c),
             Invocation::Print(p) => panic!("printed {p}"),
+            Invocation::CheckSystem(_) => panic!("asked for --check-system"),
         }
     }
 
@@ -1342,6 +1354,25 @@ mod tests {
         assert_eq!(back.port, 7002);
         assert_eq!(back.timeout, 30);
         assert_eq!(back.requirepass, b"x");
+    }
+
+    /// --check-system takes the configuration it checks against, from a file and flags.
+    #[test]
+    fn check_system_flag() {
+        let v: Vec<String> = [
+            "corekey",
+            "--check-system",
+            "--cores",
+            "3",
+            "--maxclients",
+            "5",
+        ]
+        .map(String::from)
+        .to_vec();
+        match load(&v) {
+            Ok(Invocation::CheckSystem(c)) => assert_eq!((c.cores, c.maxclients), (3, 5)),
+            other => panic!("{other:?}"),
+        }
     }
 
     /// --help and --version print and exit 0.

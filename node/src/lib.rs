@@ -18,6 +18,7 @@
 //! - `check`: `corekey --check-system`, the host checks.
 //! - `util`: exact ports of Valkey's number and pattern helpers.
 
+pub mod check;
 pub mod clients;
 pub mod commands;
 pub mod config;

@@ -20,6 +20,7 @@ fn main() {
             print!("{text}");
             return;
         }
+        Ok(Invocation::CheckSystem(c)) => std::process::exit(corekey_node::check::run(&c)),
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
