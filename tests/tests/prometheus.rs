@@ -164,3 +164,30 @@ fn prometheus_scrapes_corekey() {
     drop(prom);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// README.md documents every metric family `/metrics` serves (after commands of several
+/// kinds, so the per-command and per-database families have samples).
+#[test]
+fn every_metric_is_documented() {
+    let metrics = lease_port();
+    let server = Corekey::start(&["--metrics-port", &metrics.port().to_string()]);
+    load(&server, 10);
+    assert!(server.client().call(&["INCR", "prom-0"]).reply.is_error());
+    let (status, page) = http_get(metrics.port(), "/metrics").expect("GET /metrics");
+    assert_eq!(status, 200);
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("reading README.md");
+    let families: Vec<&str> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert!(families.len() > 40, "{page}");
+    let undocumented: Vec<&&str> = families
+        .iter()
+        .filter(|f| !readme.contains(&format!("| `{f}` |")))
+        .collect();
+    assert!(undocumented.is_empty(), "README.md lacks {undocumented:?}");
+}
