@@ -461,7 +461,13 @@ pub fn render(config: &Config, node: &NodeShared, reports: &[ShardReport], f: &F
     }
 
     // corekey's own, per shard.
-    let shard_series: [(&str, &str, &str, fn(&ShardReport) -> f64); 7] = [
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&ShardReport) -> f64,
+    );
+    let shard_series: [Series; 7] = [
         (
             "corekey_shard_connected_clients",
             "gauge",

@@ -299,7 +299,7 @@ pub async fn slowlog_get(via: Via<'_>, argv: &[&[u8]], out: &mut Out) {
         all.append(&mut part);
     }
     let max_len = via.config.borrow().slowlog_max_len as usize;
-    all.sort_by(|a, b| b.id.cmp(&a.id));
+    all.sort_by_key(|e| std::cmp::Reverse(e.id));
     all.truncate(count.min(max_len));
     out.array(all.len());
     for e in &all {
