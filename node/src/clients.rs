@@ -33,6 +33,11 @@ pub struct ClientInfo {
     pub closing: Cell<bool>,
     /// The client waits in a blocking command.
     pub blocked: Cell<bool>,
+    /// The client is in MONITOR mode.
+    pub monitor: Cell<bool>,
+    /// Commands queued after MULTI (-1 outside a transaction), and keys WATCHed.
+    pub multi: Cell<i64>,
+    pub watch: Cell<usize>,
     pub user: RefCell<String>,
     /// Pub/Sub subscriptions.
     pub subs: RefCell<crate::pubsub::Subscriptions>,
@@ -65,6 +70,9 @@ impl ClientInfo {
             killed: Cell::new(false),
             closing: Cell::new(false),
             blocked: Cell::new(false),
+            monitor: Cell::new(false),
+            multi: Cell::new(-1),
+            watch: Cell::new(0),
             user: RefCell::new("default".into()),
             subs: RefCell::new(Default::default()),
             pushes: Default::default(),
@@ -88,6 +96,12 @@ impl ClientInfo {
         if self.blocked.get() {
             flags.push('b');
         }
+        if self.monitor.get() {
+            flags.push('O');
+        }
+        if self.multi.get() >= 0 {
+            flags.push('x');
+        }
         if self.closing.get() {
             flags.push('c');
         }
@@ -98,7 +112,7 @@ impl ClientInfo {
         let tot_mem = self.qbuf.get() + self.qbuf_free.get() + self.obuf.get() + 1024;
         let _ = write!(
             s,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 watch=0 qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=1024 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=1024 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
             self.id,
             self.addr,
             self.laddr,
@@ -111,6 +125,8 @@ impl ClientInfo {
             subs.channels.len(),
             subs.patterns.len(),
             subs.shard_channels.len(),
+            self.multi.get(),
+            self.watch.get(),
             self.qbuf.get(),
             self.qbuf_free.get(),
             self.argv_mem.get(),

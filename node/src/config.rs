@@ -83,6 +83,29 @@ pub struct Config {
     pub encoding: crate::keyspace::encoding::Limits,
     /// Cluster mode (`cluster-*` directives).
     pub cluster: crate::cluster::Settings,
+    /// Commands slower than this many microseconds enter the slow log; -1 turns it off.
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
+    /// Commands at least this slow (ms) are latency monitor events; 0 turns it off.
+    pub latency_monitor_threshold_ms: u64,
+    /// Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM).
+    pub latency_tracking: bool,
+    /// The percentiles INFO latencystats prints, as their shortest decimal text.
+    pub latency_tracking_info_percentiles: Vec<String>,
+    /// Port of the Prometheus `/metrics` endpoint; 0 = off.
+    pub metrics_port: u16,
+    /// Where the log goes; empty = standard output.
+    pub logfile: String,
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Legacy,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 impl Config {
@@ -105,6 +128,14 @@ impl Config {
             cores_explicit: false,
             encoding: crate::keyspace::encoding::Limits::default(),
             cluster: crate::cluster::Settings::default(),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold_ms: 0,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: vec!["50".into(), "99".into(), "99.9".into()],
+            metrics_port: 0,
+            logfile: String::new(),
+            log_format: LogFormat::Legacy,
         }
     }
 
@@ -803,6 +834,126 @@ pub static DIRECTIVES: &[Directive] = &[
         },
         get: |c| c.encoding.list_max_listpack_size.to_string().into_bytes(),
     },
+    // Observability (Valkey's names, except `metrics-port` and `log-format`, corekey's own).
+    Directive {
+        name: "slowlog-log-slower-than",
+        kind: Kind::Int {
+            min: -1,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.slowlog_log_slower_than = parse_int(one(a), -1, i64::MAX)?;
+            Ok(())
+        },
+        get: |c| c.slowlog_log_slower_than.to_string().into_bytes(),
+    },
+    Directive {
+        name: "slowlog-max-len",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.slowlog_max_len = parse_int(one(a), 0, i64::from(i32::MAX))? as u64;
+            Ok(())
+        },
+        get: |c| c.slowlog_max_len.to_string().into_bytes(),
+    },
+    Directive {
+        name: "latency-monitor-threshold",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.latency_monitor_threshold_ms = parse_int(one(a), 0, i64::MAX)? as u64;
+            Ok(())
+        },
+        get: |c| c.latency_monitor_threshold_ms.to_string().into_bytes(),
+    },
+    Directive {
+        name: "latency-tracking",
+        kind: Kind::Bool,
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.latency_tracking = one(a).eq_ignore_ascii_case("yes");
+            Ok(())
+        },
+        get: |c| yes_no(c.latency_tracking),
+    },
+    Directive {
+        name: "latency-tracking-info-percentiles",
+        kind: Kind::List,
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            // One argument may hold several words (CONFIG SET passes the value whole).
+            let words: Vec<&[u8]> = a
+                .iter()
+                .flat_map(|w| w.split(|&b| b == b' '))
+                .filter(|w| !w.is_empty())
+                .collect();
+            let mut out = Vec::with_capacity(words.len());
+            for w in words {
+                let v: f64 = std::str::from_utf8(w)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .filter(|v: &f64| (0.0..=100.0).contains(v))
+                    .ok_or("latency-tracking-info-percentiles: percentile must be between 0.0 and 100.0")?;
+                out.push(v.to_string());
+            }
+            c.latency_tracking_info_percentiles = out;
+            Ok(())
+        },
+        get: |c| c.latency_tracking_info_percentiles.join(" ").into_bytes(),
+    },
+    Directive {
+        name: "metrics-port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        mutable: false,
+        protected: false,
+        set: |c, a| {
+            c.metrics_port = parse_int(one(a), 0, 65535)? as u16;
+            Ok(())
+        },
+        get: |c| c.metrics_port.to_string().into_bytes(),
+    },
+    Directive {
+        name: "logfile",
+        kind: Kind::Str,
+        mutable: false,
+        protected: false,
+        set: |c, a| {
+            c.logfile = one(a).to_string();
+            Ok(())
+        },
+        get: |c| c.logfile.clone().into_bytes(),
+    },
+    Directive {
+        name: "log-format",
+        kind: Kind::Enum(&["legacy", "json"]),
+        mutable: false,
+        protected: false,
+        set: |c, a| {
+            c.log_format = if one(a).eq_ignore_ascii_case("json") {
+                LogFormat::Json
+            } else {
+                LogFormat::Legacy
+            };
+            Ok(())
+        },
+        get: |c| match c.log_format {
+            LogFormat::Legacy => b"legacy".to_vec(),
+            LogFormat::Json => b"json".to_vec(),
+        },
+    },
 ];
 
 /// The directive named `name` (case-insensitive).
@@ -997,6 +1148,91 @@ pub fn apply_text(
     Ok(())
 }
 
+/// Old names that Valkey still accepts for a directive (CONFIG REWRITE writes the new name).
+const ALIASES: &[(&str, &str)] = &[
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+];
+
+/// The line that starts what CONFIG REWRITE appends (Valkey's signature line).
+pub const REWRITE_SIGNATURE: &str = "# Generated by CONFIG REWRITE";
+
+/// A directive's line as CONFIG REWRITE writes it: strings quoted as `sdscatrepr` quotes
+/// them, lists as their words, numbers and words bare.
+fn rewrite_line(d: &Directive, config: &Config) -> String {
+    let value = d.value(config);
+    let text = String::from_utf8_lossy(&value).into_owned();
+    match d.kind {
+        Kind::Str => format!("{} {}", d.name, repr(&text)),
+        Kind::List if text.is_empty() => format!("{} \"\"", d.name),
+        _ => format!("{} {text}", d.name),
+    }
+}
+
+/// CONFIG REWRITE's new text for a config file: every directive line of `original` is kept
+/// in its place with the current value (a repeated directive keeps only its first line);
+/// comments, blank lines and `include` lines stay as they were; directives that the file
+/// does not name are appended after a signature line when their value is not the default.
+pub fn rewrite(original: &str, config: &Config) -> String {
+    let defaults = Config::defaults();
+    let canonical = |name: &str| -> Option<&'static Directive> {
+        let name = ALIASES
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
+            .map_or(name, |(_, to)| to);
+        directive(name)
+    };
+    let mut done: Vec<&'static str> = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    for line in original.lines() {
+        let trimmed = line.trim();
+        let words = crate::resp::split::split_args(trimmed.as_bytes()).unwrap_or_default();
+        let Some(d) = words
+            .first()
+            .and_then(|w| canonical(&String::from_utf8_lossy(w)))
+        else {
+            // Comments, blank lines, `include`, and anything we do not own stay.
+            out.push(line.to_string());
+            continue;
+        };
+        if !done.contains(&d.name) {
+            done.push(d.name);
+            out.push(rewrite_line(d, config));
+        }
+    }
+    // Trailing blank lines would pile up at every rewrite.
+    while out.last().is_some_and(|l| l.trim().is_empty()) {
+        out.pop();
+    }
+    let mut signed = out.iter().any(|l| l.trim() == REWRITE_SIGNATURE);
+    for d in DIRECTIVES {
+        if done.contains(&d.name) || ALIASES.iter().any(|(alias, _)| *alias == d.name) {
+            continue;
+        }
+        let is_default = match d.name {
+            // CONFIG GET dir answers the absolute working directory; compare what was set.
+            "dir" => config.dir == defaults.dir,
+            // The default depends on the machine: written only when set explicitly.
+            "cores" => !config.cores_explicit,
+            _ => d.value(config) == d.value(&defaults),
+        };
+        if is_default {
+            continue;
+        }
+        if !signed {
+            out.push(REWRITE_SIGNATURE.to_string());
+            signed = true;
+        }
+        out.push(rewrite_line(d, config));
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
+}
+
 /// Quotes one command-line value the way Valkey's `sdscatrepr` does, so that the config line
 /// built from the command line splits back into the same words.
 fn repr(s: &str) -> String {
@@ -1025,6 +1261,8 @@ pub enum Invocation {
     Run(Box<Config>),
     /// Print this (help or version) and exit 0.
     Print(String),
+    /// Check the host for a node with this configuration (`--check-system`) and exit.
+    CheckSystem(Box<Config>),
 }
 
 /// Parses the command line (`corekey [config-file] [--directive value ...]`), reading the
@@ -1041,7 +1279,7 @@ pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
     let mut lines: Vec<(String, Vec<String>)> = Vec::new();
     for a in args.iter().skip(1) {
         if let Some(name) = a.strip_prefix("--").filter(|n| !n.is_empty()) {
-            if matches!(name, "help" | "version") {
+            if matches!(name, "help" | "version" | "check-system") {
                 head.push(a.clone());
                 continue;
             }
@@ -1061,6 +1299,12 @@ pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
                 .help("valkey.conf-style configuration file ('-' reads standard input)")
                 .value_name("CONFIG-FILE")
                 .allow_hyphen_values(true),
+        )
+        .arg(
+            clap::Arg::new("check-system")
+                .long("check-system")
+                .action(clap::ArgAction::SetTrue)
+                .help("Check this host for settings that hurt corekey (THP, somaxconn, overcommit, open files, io_uring, CPUs), print each problem with its fix, and exit (0 when none)"),
         );
     let matches = match cmd.try_get_matches_from_mut(&head) {
         Ok(m) => m,
@@ -1135,6 +1379,9 @@ pub fn load(args: &[String]) -> Result<Invocation, ConfigError> {
     if config.cluster.enabled && config.databases != 1 {
         config.databases = 1;
     }
+    if matches.get_flag("check-system") {
+        return Ok(Invocation::CheckSystem(Box::new(config)));
+    }
     Ok(Invocation::Run(Box::new(config)))
 }
 
@@ -1161,6 +1408,7 @@ mod tests {
         match load(&v)? {
             Invocation::Run(c) => Ok(*c),
             Invocation::Print(p) => panic!("printed {p}"),
+            Invocation::CheckSystem(_) => panic!("asked for --check-system"),
         }
     }
 
@@ -1261,6 +1509,58 @@ mod tests {
         assert!(parse_cpu_list("3-1").is_err());
         assert!(parse_cpu_list("").is_err());
         assert!(parse_cpu_list("x").is_err());
+    }
+
+    /// CONFIG REWRITE keeps comments, order and includes, updates values in place, drops
+    /// repeated lines, writes an alias under its new name, and appends what the file lacks.
+    #[test]
+    fn rewrite_keeps_the_file() {
+        let original = "# my node\nport 7000\n\n# memory\nhash-max-ziplist-entries 64\ninclude /etc/x.conf\nport 7001\nrequirepass \"a b\"\n";
+        let mut c = Config::defaults();
+        apply_text(
+            &mut c,
+            b"port 7002\ntimeout 30\nrequirepass x\nhash-max-listpack-entries 100\n",
+            "t",
+            0,
+        )
+        .unwrap();
+        let text = rewrite(original, &c);
+        assert_eq!(
+            text,
+            "# my node\nport 7002\n\n# memory\nhash-max-listpack-entries 100\ninclude /etc/x.conf\nrequirepass \"x\"\n# Generated by CONFIG REWRITE\ntimeout 30\n"
+        );
+        // A second rewrite changes nothing, and the result reads back to the same values.
+        assert_eq!(rewrite(&text, &c), text);
+        let mut back = Config::defaults();
+        apply_text(
+            &mut back,
+            text.replace("include /etc/x.conf\n", "").as_bytes(),
+            "t",
+            0,
+        )
+        .unwrap();
+        assert_eq!(back.port, 7002);
+        assert_eq!(back.timeout, 30);
+        assert_eq!(back.requirepass, b"x");
+    }
+
+    /// --check-system takes the configuration it checks against, from a file and flags.
+    #[test]
+    fn check_system_flag() {
+        let v: Vec<String> = [
+            "corekey",
+            "--check-system",
+            "--cores",
+            "3",
+            "--maxclients",
+            "5",
+        ]
+        .map(String::from)
+        .to_vec();
+        match load(&v) {
+            Ok(Invocation::CheckSystem(c)) => assert_eq!((c.cores, c.maxclients), (3, 5)),
+            other => panic!("{other:?}"),
+        }
     }
 
     /// --help and --version print and exit 0.

@@ -2,16 +2,24 @@
 //! that carry commands to another shard and their replies back, and the entry point of the
 //! node-wide commands.
 
+use crate::clients::ClientInfo;
+use crate::commands::spec::flag;
 use crate::commands::{self, CmdId, KeyCtx, KeyFn, NodeCmd, Resolved};
 use crate::resp::Out;
 use crate::session::ClientState;
+use crate::shard::latency::{self, SlowEntry};
 use crate::shard::{unix_ms, Shard};
 use smallvec::SmallVec;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// Records one executed command in this shard's statistics.
-pub fn record(shard: &Shard, id: CmdId, t0: Instant, failed: bool, errors: Vec<Box<str>>) {
-    let usec = t0.elapsed().as_micros() as u64;
+/// Records one executed command in this shard's statistics: calls, time and errors, and
+/// (unless it is a blocking command, whose time includes its wait) its latency histogram
+/// and a latency monitor event. Returns how long it took, in microseconds.
+pub fn record(shard: &Shard, id: CmdId, t0: Instant, failed: bool, errors: Vec<Box<str>>) -> u64 {
+    let ns = t0.elapsed().as_nanos() as u64;
+    let usec = ns / 1000;
+    let config = shard.config.borrow();
     let mut stats = shard.stats.borrow_mut();
     let s = &mut stats.commands[id];
     s.calls += 1;
@@ -23,9 +31,162 @@ pub fn record(shard: &Shard, id: CmdId, t0: Instant, failed: bool, errors: Vec<B
     if !errors.is_empty() {
         stats.add_errors(errors);
     }
+    let spec = commands::registry().all[id].spec;
+    if spec.has(flag::BLOCKING) {
+        return usec;
+    }
+    if config.latency_tracking {
+        stats.latency[id]
+            .get_or_insert_with(Default::default)
+            .record(ns);
+    }
+    let threshold_ms = config.latency_monitor_threshold_ms;
+    if threshold_ms > 0 && usec / 1000 >= threshold_ms {
+        let event = if spec.has(flag::FAST) {
+            "fast-command"
+        } else {
+            "command"
+        };
+        shard
+            .latency_monitor
+            .borrow_mut()
+            .add(event, unix_ms() / 1000, usec / 1000);
+    }
+    usec
 }
 
-/// Runs a key command on `shard`, which owns its keys, writing the reply into `out`.
+/// A slow log entry for a command that took `usec`, when the slow log wants it; the address
+/// and name of the client are filled in by [`log_slow`] on the client's shard.
+pub fn slow_entry(shard: &Shard, r: &Resolved, argv: &[&[u8]], usec: u64) -> Option<SlowEntry> {
+    let threshold = shard.config.borrow().slowlog_log_slower_than;
+    if threshold < 0
+        || usec < threshold as u64
+        || r.spec.has(flag::SKIP_SLOWLOG)
+        || r.spec.has(flag::BLOCKING)
+    {
+        return None;
+    }
+    Some(SlowEntry {
+        id: shard.node.slowlog_next_id.fetch_add(1, Ordering::Relaxed),
+        time_s: unix_ms() / 1000,
+        usec,
+        argv: {
+            let secret = secret_args(&r.fullname, argv);
+            let shown: SmallVec<[&[u8]; 8]> = (0..argv.len())
+                .map(|i| {
+                    if secret.contains(&i) {
+                        REDACTED
+                    } else {
+                        argv[i]
+                    }
+                })
+                .collect();
+            latency::slowlog_args(&shown)
+        },
+        addr: String::new(),
+        name: Vec::new(),
+    })
+}
+
+/// Adds a slow log entry of `client`'s to this shard's slow log.
+pub fn log_slow(shard: &Shard, client: &ClientInfo, mut e: SlowEntry) {
+    e.addr.clone_from(&client.addr);
+    e.name = client.name.borrow().clone();
+    let max_len = shard.config.borrow().slowlog_max_len as usize;
+    shard.slowlog.borrow_mut().push(e, max_len);
+}
+
+/// Slow log bookkeeping of a command that ran for `client` on this shard.
+pub fn check_slow(shard: &Shard, client: &ClientInfo, r: &Resolved, argv: &[&[u8]], usec: u64) {
+    if let Some(e) = slow_entry(shard, r, argv, usec) {
+        log_slow(shard, client, e);
+    }
+}
+
+/// Shows an executed command to every MONITOR client of the node, formatted as Valkey does:
+/// `+<unix time>.<µs> [<db> <client address>] "arg" ...`. Administrative commands are not
+/// shown, and passwords are redacted. Costs one relaxed load when nobody monitors.
+pub fn feed_monitors(shard: &Shard, client: &ClientState, r: &Resolved, argv: &[&[u8]]) {
+    let node = &shard.node;
+    if node.monitors_total.load(Ordering::Relaxed) == 0
+        || r.spec.has(flag::ADMIN)
+        || r.spec.has(flag::SKIP_MONITOR)
+    {
+        return;
+    }
+    let line = monitor_line(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+        client.db,
+        &client.info.addr,
+        &r.fullname,
+        argv,
+    );
+    for t in 0..node.shards {
+        if node.monitors[t].load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        if t == shard.id {
+            deliver_monitor_line(shard, &line);
+        } else {
+            let line = line.clone();
+            shard.post(t, Box::new(move |s| deliver_monitor_line(s, &line)));
+        }
+    }
+}
+
+fn deliver_monitor_line(shard: &Shard, line: &[u8]) {
+    for c in shard.monitors.borrow().iter() {
+        if !c.pushes.push(line) {
+            tracing::warn!(client = %c.addr, "closing MONITOR client whose output passed the limit");
+            c.kill();
+        }
+    }
+}
+
+/// What MONITOR and SLOWLOG show in place of a password.
+const REDACTED: &[u8] = b"(redacted)";
+
+/// The positions of the arguments that are secrets: AUTH's, and HELLO's after AUTH (Valkey's
+/// `redactClientCommandArgument`).
+fn secret_args(fullname: &str, argv: &[&[u8]]) -> std::ops::Range<usize> {
+    match fullname {
+        "auth" => 1..argv.len(),
+        "hello" => match argv.iter().position(|a| commands::opt_is(a, "auth")) {
+            Some(p) => p + 1..p + 3,
+            None => 0..0,
+        },
+        _ => 0..0,
+    }
+}
+
+/// One MONITOR line. `fullname` tells which arguments are passwords (AUTH's, HELLO's after
+/// AUTH), shown as `(redacted)` as Valkey does.
+pub fn monitor_line(
+    now: std::time::Duration,
+    db: usize,
+    addr: &str,
+    fullname: &str,
+    argv: &[&[u8]],
+) -> Vec<u8> {
+    let mut line = format!(
+        "+{}.{:06} [{db} {addr}]",
+        now.as_secs(),
+        now.subsec_micros()
+    )
+    .into_bytes();
+    let secret = secret_args(fullname, argv);
+    for (i, a) in argv.iter().enumerate() {
+        line.push(b' ');
+        crate::util::repr_into(&mut line, if secret.contains(&i) { REDACTED } else { a });
+    }
+    line.extend_from_slice(b"\r\n");
+    line
+}
+
+/// Runs a key command on `shard`, which owns its keys, writing the reply into `out`;
+/// returns how long it took in microseconds.
 pub fn exec_key(
     shard: &Shard,
     r: &Resolved,
@@ -34,7 +195,7 @@ pub fn exec_key(
     argv: &[&[u8]],
     out: &mut Out,
     now_ms: i64,
-) {
+) -> u64 {
     let t0 = Instant::now();
     let before = out.error_count();
     {
@@ -74,7 +235,7 @@ pub fn exec_key(
     crate::shard::block::serve_ready(shard);
     let failed = out.error_count() > before;
     let errors = out.take_errors();
-    record(shard, r.id, t0, failed, errors);
+    record(shard, r.id, t0, failed, errors)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,10 +292,12 @@ impl Forward {
     }
 }
 
-/// The replies of a [`Forward`], in its order.
+/// The replies of a [`Forward`], in its order, and the slow log entries of its slow
+/// commands (for the client's shard to complete and keep).
 pub struct ReplyBatch {
     buf: Vec<u8>,
     ends: Vec<u32>,
+    pub slow: Vec<SlowEntry>,
 }
 
 impl ReplyBatch {
@@ -150,19 +313,25 @@ pub fn exec_forward(shard: &Shard, fwd: Forward) -> ReplyBatch {
     let registry = commands::registry();
     let mut out = Out::new(false);
     let mut ends = Vec::with_capacity(fwd.cmds.len());
+    let mut slow = Vec::new();
     for c in &fwd.cmds {
         let argv: SmallVec<[&[u8]; 8]> = (c.first_arg as usize..(c.first_arg + c.argc) as usize)
             .map(|i| fwd.arg(i))
             .collect();
         let r = &registry.all[c.id];
         out.resp3 = c.resp3;
-        match r.spec.exec {
+        let usec = match r.spec.exec {
             commands::Exec::Key(f) => exec_key(shard, r, f, c.db as usize, &argv, &mut out, now_ms),
             _ => unreachable!("only key commands are forwarded"),
-        }
+        };
+        slow.extend(slow_entry(shard, r, &argv, usec));
         ends.push(out.buf.len() as u32);
     }
-    ReplyBatch { buf: out.buf, ends }
+    ReplyBatch {
+        buf: out.buf,
+        ends,
+        slow,
+    }
 }
 
 /// At most 128 bytes of a client-supplied word, up to any NUL (Valkey prints `%.128s`). The
@@ -203,6 +372,7 @@ pub async fn run_node(
     out: &mut Out,
 ) {
     use crate::pubsub::Kind;
+    use commands::diagnostics as D;
     use commands::pubsub as P;
     match cmd {
         NodeCmd::Keys => commands::generic::keys(shard, client, argv, out).await,
@@ -231,6 +401,15 @@ pub async fn run_node(
         NodeCmd::Watch => commands::transaction::watch(shard, client, argv, out).await,
         NodeCmd::Unwatch => commands::transaction::unwatch(shard, client, out).await,
         NodeCmd::Cluster(c) => commands::cluster::run(c, shard, client, argv, out).await,
+        NodeCmd::ConfigRewrite => commands::server::config_rewrite(shard, out),
+        NodeCmd::SlowlogGet => D::slowlog_get(shard, argv, out).await,
+        NodeCmd::SlowlogLen => D::slowlog_len(shard, out).await,
+        NodeCmd::SlowlogReset => D::slowlog_reset(shard, out).await,
+        NodeCmd::LatencyLatest => D::latency_latest(shard, out).await,
+        NodeCmd::LatencyHistory => D::latency_history(shard, argv, out).await,
+        NodeCmd::LatencyReset => D::latency_reset(shard, argv, out).await,
+        NodeCmd::LatencyHistogram => D::latency_histogram(shard, argv, out).await,
+        NodeCmd::LatencyDoctor => D::latency_doctor(shard, out).await,
     }
 }
 
@@ -263,6 +442,27 @@ mod tests {
             b"unknown command 'foo\xff', with args beginning with: 'a\xfe' 'b' "
         );
         assert_eq!(clip(b"x\x00y"), b"x");
+    }
+
+    /// MONITOR lines quote arguments as `sdscatrepr` and hide passwords, as Valkey.
+    #[test]
+    fn monitor_lines() {
+        let now = std::time::Duration::from_micros(1_700_000_000_123_456);
+        assert_eq!(
+            monitor_line(
+                now,
+                0,
+                "127.0.0.1:5000",
+                "set",
+                &[b"set", b"k", b"a \"b\"\n\x01"]
+            ),
+            b"+1700000000.123456 [0 127.0.0.1:5000] \"set\" \"k\" \"a \\\"b\\\"\\n\\x01\"\r\n"
+        );
+        assert_eq!(
+            monitor_line(now, 3, "[::1]:1", "hello", &[b"hello", b"3", b"AUTH", b"u", b"p", b"SETNAME", b"n"]),
+            b"+1700000000.123456 [3 [::1]:1] \"hello\" \"3\" \"AUTH\" \"(redacted)\" \"(redacted)\" \"SETNAME\" \"n\"\r\n"
+        );
+        assert_eq!(secret_args("auth", &[b"auth", b"u", b"p"]), 1..3);
     }
 
     /// A forwarded batch carries each command's arguments intact.

@@ -15,14 +15,18 @@
 //! - `pubsub`: channel and pattern subscriptions, delivering messages.
 //! - `clients`: what a shard knows about its connections (CLIENT LIST/KILL).
 //! - `cluster`: cluster mode: the bus driver on shard 0, topology snapshots, routing.
+//! - `metrics`: the Prometheus text served on `metrics-port`.
+//! - `check`: `corekey --check-system`, the host checks.
 //! - `util`: exact ports of Valkey's number and pattern helpers.
 
+pub mod check;
 pub mod clients;
 pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod dispatch;
 pub mod keyspace;
+pub mod metrics;
 pub mod net;
 pub mod pubsub;
 pub mod resp;

@@ -20,11 +20,15 @@ fn main() {
             print!("{text}");
             return;
         }
+        Ok(Invocation::CheckSystem(c)) => std::process::exit(corekey_node::check::run(&c)),
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
         }
     };
-    corekey_node::server::init_logging(config.loglevel);
+    if let Err(e) = corekey_node::server::init_logging(&config) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
     std::process::exit(corekey_node::server::run(*config));
 }

@@ -70,6 +70,8 @@ struct ShardStart {
     config: Arc<Config>,
     mesh: MeshEnds,
     listeners: Vec<std::net::TcpListener>,
+    /// The Prometheus endpoint's listeners (shard 0 serves them).
+    metrics: Vec<std::net::TcpListener>,
     ready: mpsc::Sender<Result<RingSetup, String>>,
     cluster: Option<crate::cluster::ShardBoot>,
 }
@@ -82,6 +84,7 @@ fn shard_thread(start: ShardStart) {
         config,
         mesh,
         listeners,
+        metrics,
         ready,
         cluster,
     } = start;
@@ -109,6 +112,19 @@ fn shard_thread(start: ShardStart) {
                 let s2 = shard.clone();
                 net::accept_loop(l, handle, move |stream, peer, local, fd| {
                     on_accept(&s2, stream, peer, local, fd)
+                })
+                .await;
+            });
+        }
+        for l in metrics {
+            let handle = canceller.handle();
+            let shard = shard.clone();
+            monoio::spawn(async move {
+                net::accept_loop(l, handle, move |stream, _, _, _| {
+                    let shard = shard.clone();
+                    monoio::spawn(net::http::serve_one(stream, move |path| {
+                        serve_http(shard, path)
+                    }));
                 })
                 .await;
             });
@@ -160,6 +176,7 @@ fn on_accept(
         let mut session = ClientSession::new(shard.clone(), info);
         net::drive(stream, &mut session).await;
         crate::commands::pubsub::forget_client(&shard, &session.state);
+        crate::commands::diagnostics::stop_monitor(&shard, &session.state.info);
         let via = crate::commands::multi::Via::direct(&shard);
         crate::commands::transaction::unwatch_all(via, &mut session.state).await;
         shard.clients.borrow_mut().remove(key);
@@ -171,6 +188,43 @@ fn on_accept(
             }
         }
     });
+}
+
+/// Answers an HTTP request on the metrics port: `/metrics` is the Prometheus text of every
+/// shard's report, gathered through cross-shard calls as INFO gathers it.
+async fn serve_http(shard: Rc<Shard>, path: String) -> net::http::Response {
+    match path.as_str() {
+        "/metrics" => {
+            let via = crate::commands::multi::Via::direct(&shard);
+            let mut reports = Vec::with_capacity(shard.shards());
+            for t in 0..shard.shards() {
+                reports.push(via.call(t, crate::commands::server::gather).await);
+            }
+            use crate::commands::server as S;
+            let used_memory = S::used_memory();
+            let (allocator_active, allocator_resident) = S::allocator_active_resident();
+            let (cpu_sys, cpu_user) = S::rusage(libc::RUSAGE_SELF);
+            let facts = crate::metrics::Facts {
+                used_memory,
+                rss: S::rss_bytes(),
+                peak: note_memory_peak(used_memory),
+                allocator_active,
+                allocator_resident,
+                total_system_memory: S::total_system_memory(),
+                cpu_sys,
+                cpu_user,
+                now_ms: unix_ms(),
+            };
+            let text = crate::metrics::render(&shard.config(), &shard.node, &reports, &facts);
+            net::http::Response {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body: text.into_bytes(),
+            }
+        }
+        "/" => net::http::Response::text(200, "corekey: Prometheus metrics are at /metrics\n"),
+        _ => net::http::Response::text(404, "not found: metrics are at /metrics\n"),
+    }
 }
 
 /// `ip:port`, with brackets around IPv6 addresses (Valkey's format).
@@ -202,15 +256,21 @@ fn active_expire(shard: &Shard) {
     let now = unix_ms();
     let mut ks = shard.ks.borrow_mut();
     let mut out_of_time = || started.elapsed() >= EXPIRE_BUDGET;
+    let mut capped = false;
     for db in ks.dbs.iter_mut() {
         if db.expires_len() == 0 {
             continue;
         }
         let report = db.active_expire(now, &mut out_of_time);
         if report.out_of_time {
+            capped = true;
             break;
         }
     }
+    drop(ks);
+    let mut stats = shard.stats.borrow_mut();
+    stats.expire_cycle_us += started.elapsed().as_micros() as u64;
+    stats.expire_time_cap_reached += u64::from(capped);
 }
 
 fn client_timeouts(shard: &Shard) {
@@ -265,6 +325,20 @@ pub fn run(config: Config) -> i32 {
             return 1;
         }
     };
+    let metrics = if config.metrics_port == 0 {
+        Vec::new()
+    } else {
+        match net::bind_all(&config.bind, config.metrics_port, 1) {
+            Ok(b) => b.into_iter().flat_map(|b| b.per_shard).collect(),
+            Err(e) => {
+                let e = format!("metrics-port: {e}");
+                tracing::error!("{e}");
+                eprintln!("{e}");
+                return 1;
+            }
+        }
+    };
+    let mut metrics = Some(metrics);
     if let Err(e) = std::env::set_current_dir(&config.dir) {
         eprintln!("Can't chdir to '{}': {e}", config.dir.display());
         return 1;
@@ -303,6 +377,8 @@ pub fn run(config: Config) -> i32 {
             config: config.clone(),
             mesh,
             listeners,
+            // Shard 0 serves the metrics port.
+            metrics: metrics.take().unwrap_or_default(),
             ready: ready_tx.clone(),
             cluster: cluster_boot[id].take(),
         };
@@ -341,6 +417,7 @@ pub fn run(config: Config) -> i32 {
         "corekey {} ready to accept connections tcp",
         env!("CARGO_PKG_VERSION")
     );
+    MEMORY_STARTUP.store(crate::commands::server::used_memory(), Ordering::Relaxed);
     crate::systemd_notify("READY=1");
     // Wait for SIGINT/SIGTERM (SHUTDOWN sends SIGTERM to this process).
     let mut sig: libc::c_int = 0;
@@ -370,18 +447,64 @@ pub fn run(config: Config) -> i32 {
 type LogReload = Box<dyn Fn(&str) + Send + Sync>;
 static LOG_RELOAD: std::sync::OnceLock<LogReload> = std::sync::OnceLock::new();
 static MEMORY_PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Allocated bytes once every shard was up (INFO `used_memory_startup`).
+static MEMORY_STARTUP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Sets up `tracing` output (standard output, as Valkey logs by default) at `level`.
-pub fn init_logging(level: crate::config::LogLevel) {
+/// Allocated bytes once every shard was up.
+pub fn memory_startup() -> u64 {
+    MEMORY_STARTUP.load(Ordering::Relaxed)
+}
+
+/// Sets up `tracing` output at `loglevel`: to `logfile` (appended to) or, when it is empty,
+/// standard output, as Valkey logs by default; as human-readable lines, or with `log-format
+/// json` one JSON object per line for log shippers. Colours only on a terminal.
+pub fn init_logging(config: &Config) -> Result<(), String> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     use tracing_subscriber::prelude::*;
-    let (filter, handle) =
-        tracing_subscriber::reload::Layer::new(tracing_subscriber::EnvFilter::new(level.filter()));
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_target(false)
-        .with_thread_names(true);
+    let (writer, ansi) = if config.logfile.is_empty() {
+        (
+            BoxMakeWriter::new(std::io::stdout),
+            std::io::stdout().is_terminal(),
+        )
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&config.logfile)
+            .map_err(|e| format!("Can't open the log file '{}': {e}", config.logfile))?;
+        (BoxMakeWriter::new(Arc::new(file)), false)
+    };
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(
+        tracing_subscriber::EnvFilter::new(config.loglevel.filter()),
+    );
+    let json = config.log_format == crate::config::LogFormat::Json;
+    let (legacy_writer, json_writer) = if json {
+        (None, Some(writer))
+    } else {
+        (Some(writer), None)
+    };
+    let legacy = legacy_writer.map(|w| {
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_thread_names(true)
+            .with_ansi(ansi)
+            .with_writer(w)
+    });
+    let json = json_writer.map(|w| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_target(false)
+            .with_thread_names(true)
+            .with_ansi(false)
+            .with_writer(w)
+    });
     if tracing_subscriber::registry()
         .with(filter)
-        .with(fmt)
+        .with(legacy)
+        .with(json)
         .try_init()
         .is_ok()
     {
@@ -389,6 +512,7 @@ pub fn init_logging(level: crate::config::LogLevel) {
             let _ = handle.modify(|x| *x = tracing_subscriber::EnvFilter::new(f));
         }));
     }
+    Ok(())
 }
 
 /// Changes the log level at run time (CONFIG SET loglevel).

@@ -286,6 +286,8 @@ impl ClientSession {
                         args: argv.iter().map(|a| a.to_vec()).collect(),
                     });
                 }
+                let queued = m.cmds.len() as i64;
+                self.state.info.multi.set(queued);
                 let start = self.local_len(out);
                 self.local_out(out).simple("QUEUED");
                 self.mark_local(start);
@@ -319,7 +321,9 @@ impl ClientSession {
                 let failed = o.error_count() > before;
                 let codes = o.take_errors();
                 self.mark_local(start);
-                dispatch::record(&shard, r.id, t0, failed, codes);
+                let usec = dispatch::record(&shard, r.id, t0, failed, codes);
+                dispatch::check_slow(&shard, &self.state.info, r, argv, usec);
+                dispatch::feed_monitors(&shard, &self.state, r, argv);
                 if r.fullname == "reset" {
                     // RESET also leaves the transaction and every watch.
                     commands::transaction::unwatch_all(Via::direct(&shard), &mut self.state).await;
@@ -362,10 +366,14 @@ impl ClientSession {
                             &mut *out
                         };
                         o.resp3 = resp3;
-                        dispatch::exec_key(&shard, r, f, db, argv, o, now_ms);
+                        let usec = dispatch::exec_key(&shard, r, f, db, argv, o, now_ms);
                         self.mark_local(start);
+                        dispatch::check_slow(&shard, &self.state.info, r, argv, usec);
+                        dispatch::feed_monitors(&shard, &self.state, r, argv);
                     }
                     Some(t) => {
+                        // Shown to monitors as it leaves (its shard reports slowness back).
+                        dispatch::feed_monitors(&self.shard, &self.state, r, argv);
                         let index =
                             self.groups[t].push(r.id, self.state.db, self.state.resp3, argv);
                         self.slots.push(Slot::Remote { shard: t, index });
@@ -417,7 +425,9 @@ impl ClientSession {
                         }
                         let failed = out.error_count() > before;
                         let codes = out.take_errors();
-                        dispatch::record(&self.shard, r.id, t0, failed, codes);
+                        let usec = dispatch::record(&self.shard, r.id, t0, failed, codes);
+                        dispatch::check_slow(&self.shard, &self.state.info, r, argv, usec);
+                        dispatch::feed_monitors(&self.shard, &self.state, r, argv);
                     }
                 }
             }
@@ -429,7 +439,9 @@ impl ClientSession {
                 dispatch::run_node(cmd, Via::direct(&shard), &mut self.state, argv, out).await;
                 let failed = out.error_count() > before;
                 let codes = out.take_errors();
-                dispatch::record(&shard, r.id, t0, failed, codes);
+                let usec = dispatch::record(&shard, r.id, t0, failed, codes);
+                dispatch::check_slow(&shard, &self.state.info, r, argv, usec);
+                dispatch::feed_monitors(&shard, &self.state, r, argv);
             }
             Exec::Block(block) => {
                 // A blocking command sees everything sent before it: finish those first.
@@ -447,13 +459,22 @@ impl ClientSession {
                 }
                 let failed = out.error_count() > before;
                 let codes = out.take_errors();
+                // A blocking command's time includes its wait: no slow log entry for it.
                 dispatch::record(&shard, r.id, t0, failed, codes);
+                dispatch::feed_monitors(&shard, &self.state, r, argv);
             }
             Exec::Container => unreachable!("containers fail the arity check above"),
         }
         // Counted once the command has run, as Valkey's `call()` does: CLIENT INFO shows the
         // commands before itself.
         info.tot_cmds.set(info.tot_cmds.get().saturating_add(1));
+        info.multi.set(
+            self.state
+                .multi
+                .as_ref()
+                .map_or(-1, |m| m.cmds.len() as i64),
+        );
+        info.watch.set(self.state.watched.len());
     }
 
     /// Sends the pending groups, waits for their replies and writes every reply of the batch
@@ -482,7 +503,11 @@ impl ClientSession {
         }
         let mut results: Vec<Option<ReplyBatch>> = (0..shards).map(|_| None).collect();
         for (t, call) in calls {
-            results[t] = Some(call.await);
+            let mut batch = call.await;
+            for e in batch.slow.drain(..) {
+                dispatch::log_slow(&self.shard, &self.state.info, e);
+            }
+            results[t] = Some(batch);
         }
         for slot in self.slots.drain(..) {
             match slot {
@@ -594,7 +619,9 @@ impl Session for ClientSession {
 
     fn wants_pushes(&self) -> bool {
         let info = &self.state.info;
-        info.subs.borrow().total() > 0 || !info.pushes.bytes.borrow().is_empty()
+        info.subs.borrow().total() > 0
+            || info.monitor.get()
+            || !info.pushes.bytes.borrow().is_empty()
     }
 
     async fn pushes_ready(&self) {

@@ -152,6 +152,40 @@ pub fn is_long_double(s: &[u8]) -> bool {
     unsafe { ck_ld_valid(s.as_ptr(), s.len()) != 0 }
 }
 
+/// Appends `s` quoted as Valkey's `sdscatrepr` does: in double quotes, with `\\`, `\"`,
+/// `\n`, `\r`, `\t`, `\a`, `\b` escaped and other unprintable bytes as `\xHH`.
+pub fn repr_into(out: &mut Vec<u8>, s: &[u8]) {
+    use std::fmt::Write;
+    out.push(b'"');
+    for &b in s {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x07 => out.extend_from_slice(b"\\a"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b if b.is_ascii_graphic() || b == b' ' => out.push(b),
+            b => {
+                // Two hex digits, lower case, as `sdscatrepr`'s "\\x%02x".
+                let _ = write!(HexSink(out), "\\x{b:02x}");
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// Lets `write!` append text to a byte buffer.
+struct HexSink<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for HexSink<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
 /// Valkey's `stringmatchlen`: glob-style matching with `*`, `?`, `[...]`, `[^...]`, ranges and
 /// `\` escapes; `nocase` folds ASCII case.
 pub fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {

@@ -94,6 +94,16 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(name: &str, program: &Path, args: &[OsString]) -> Process {
+        Self::spawn_with_env(name, program, args, &[])
+    }
+
+    /// [`Process::spawn`] with extra environment variables.
+    pub fn spawn_with_env(
+        name: &str,
+        program: &Path,
+        args: &[OsString],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Process {
         let dir = std::env::temp_dir().join("corekey-tests-logs");
         std::fs::create_dir_all(&dir).expect("creating the log directory");
         let stem = format!("{name}-{}-{:x}", std::process::id(), random_u64());
@@ -103,6 +113,7 @@ impl Process {
         let stderr = File::create(&stderr_path).expect("creating a stderr file");
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)

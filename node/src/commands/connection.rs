@@ -292,6 +292,7 @@ fn hello(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
 
 fn reset(ctx: &mut ConnCtx<'_>, _argv: &[&[u8]]) {
     super::pubsub::forget_client(ctx.shard, ctx.client);
+    super::diagnostics::stop_monitor(ctx.shard, &ctx.client.info);
     // The session then drops the client's watches (that takes other shards).
     ctx.client.multi = None;
     let c = &mut *ctx.client;

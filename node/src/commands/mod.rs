@@ -17,6 +17,7 @@
 pub mod blocking;
 pub mod cluster;
 pub mod connection;
+pub mod diagnostics;
 pub mod docs;
 pub mod generic;
 pub mod hash;
@@ -80,6 +81,15 @@ pub enum NodeCmd {
     Unwatch,
     /// CLUSTER subcommands that leave the connection's shard (`cluster.rs`).
     Cluster(cluster::ClusterCmd),
+    ConfigRewrite,
+    SlowlogGet,
+    SlowlogLen,
+    SlowlogReset,
+    LatencyLatest,
+    LatencyHistory,
+    LatencyReset,
+    LatencyHistogram,
+    LatencyDoctor,
 }
 
 /// The context of a key command: the owning shard's keyspace, the client's database, the
@@ -187,7 +197,7 @@ pub struct Registry {
 }
 
 /// The families' tables, in the order COMMAND lists them.
-fn families() -> [&'static [CommandSpec]; 13] {
+fn families() -> [&'static [CommandSpec]; 14] {
     [
         string::COMMANDS,
         hash::COMMANDS,
@@ -202,6 +212,7 @@ fn families() -> [&'static [CommandSpec]; 13] {
         server::COMMANDS,
         cluster::COMMANDS,
         migrate::COMMANDS,
+        diagnostics::COMMANDS,
     ]
 }
 

@@ -138,6 +138,21 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
         )
     },
     CommandSpec {
+        exec: Exec::Node(NodeCmd::ConfigRewrite),
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        ..CommandSpec::new(
+            "rewrite",
+            2,
+            ADMIN_CONF,
+            0,
+            Group::Server,
+            "2.8.0",
+            "Persists the effective configuration to file.",
+            "O(1)",
+            "",
+        )
+    },
+    CommandSpec {
         exec: Exec::Conn(config_help),
         ..CommandSpec::new(
             "help",
@@ -220,6 +235,8 @@ fn config_help(ctx: &mut ConnCtx<'_>, argv: &[&[u8]]) {
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
             "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
         ],
     );
 }
@@ -510,6 +527,49 @@ pub async fn config_set(shard: Via<'_>, argv: &[&[u8]], out: &mut Out) {
     out.ok();
 }
 
+/// CONFIG REWRITE: writes the configuration in force back to the file it came from, keeping
+/// its comments and order (`config::rewrite`). The new text goes to a temporary file in the
+/// same directory, is synced, and replaces the file by rename, so a crash leaves the old file
+/// or the new one, never half of one.
+pub fn config_rewrite(shard: Via<'_>, out: &mut Out) {
+    let config = shard.config();
+    let Some(path) = config.config_file.clone() else {
+        out.err("The server is running without a config file");
+        return;
+    };
+    let write = || -> std::io::Result<()> {
+        let original = match std::fs::read(&path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let text = config::rewrite(&original, &config);
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(format!(".rewrite-{}", std::process::id()));
+        let tmp = std::path::PathBuf::from(tmp);
+        let result = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    };
+    match write() {
+        Ok(()) => {
+            tracing::info!(file = %path.display(), "CONFIG REWRITE executed with success");
+            out.ok();
+        }
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "CONFIG REWRITE failed");
+            out.err(format!("Rewriting config file: {e}"));
+        }
+    }
+}
+
 /// CONFIG RESETSTAT: zeroes the statistics of every shard.
 pub async fn config_resetstat(shard: Via<'_>, out: &mut Out) {
     for t in 0..shard.shards() {
@@ -527,33 +587,41 @@ pub async fn config_resetstat(shard: Via<'_>, out: &mut Out) {
     out.ok();
 }
 
-/// What INFO gathers from one shard.
-struct ShardReport {
-    stats: Stats,
-    clients: usize,
-    keys: Vec<(usize, usize, usize, i64)>,
-    hits: u64,
-    misses: u64,
-    expired: u64,
-    locked: bool,
-    blocked_clients: usize,
-    watched_keys: usize,
+/// What INFO and the Prometheus metrics gather from one shard.
+pub struct ShardReport {
+    pub stats: Stats,
+    pub clients: usize,
+    pub keys: Vec<(usize, usize, usize, i64)>,
+    pub hits: u64,
+    pub misses: u64,
+    pub expired: u64,
+    pub locked: bool,
+    pub blocked_clients: usize,
+    pub watched_keys: usize,
     /// Sampled bytes and elements per value type (see `Db::sample_memory`).
-    per_element: [(&'static str, u64, u64); 5],
-    pubsub_clients: usize,
+    pub per_element: [(&'static str, u64, u64); 5],
+    pub pubsub_clients: usize,
     /// Channels, shard channels and patterns with subscribers on the shard (a channel may
     /// have subscribers on several shards: the node's count is of the union).
-    pubsub_channels: Vec<Vec<u8>>,
-    pubsub_shard_channels: Vec<Vec<u8>>,
-    pubsub_patterns: std::collections::HashSet<Vec<u8>>,
+    pub pubsub_channels: Vec<Vec<u8>>,
+    pub pubsub_shard_channels: Vec<Vec<u8>>,
+    pub pubsub_patterns: std::collections::HashSet<Vec<u8>>,
     /// Commands, input bytes, output bytes per second.
-    rates: (f64, f64, f64),
+    pub rates: (f64, f64, f64),
+    /// Messages waiting to reach each other shard.
+    pub queue_depths: Vec<usize>,
+    /// System and user CPU seconds of the shard's thread.
+    pub cpu: (f64, f64),
+    /// Query and reply buffers of the shard's clients.
+    pub clients_mem: usize,
+    /// Entries in the shard's slow log.
+    pub slowlog_len: usize,
 }
 
 /// Keys sampled per database and shard for INFO's memory per element.
 const MEMORY_SAMPLES: usize = 256;
 
-fn gather(s: &Shard) -> ShardReport {
+pub fn gather(s: &Shard) -> ShardReport {
     let per_element = {
         let mut ks = s.ks.borrow_mut();
         let mut acc = [("", 0u64, 0u64); 5];
@@ -602,6 +670,15 @@ fn gather(s: &Shard) -> ShardReport {
         pubsub_shard_channels: s.pubsub.borrow().channels(crate::pubsub::Kind::Shard, None),
         pubsub_patterns: s.pubsub.borrow().patterns(),
         rates: s.stats.borrow().instantaneous(),
+        queue_depths: s.queue_depths(),
+        slowlog_len: s.slowlog.borrow().entries.len(),
+        cpu: rusage(libc::RUSAGE_THREAD),
+        clients_mem: s
+            .clients
+            .borrow()
+            .iter()
+            .map(|(_, c)| c.qbuf.get() + c.qbuf_free.get() + c.obuf.get())
+            .sum(),
     }
 }
 
@@ -636,6 +713,14 @@ pub fn used_memory() -> u64 {
         .unwrap_or(0)
 }
 
+/// Bytes in the allocator's active pages and resident pages (jemalloc's `stats.active`,
+/// `stats.resident`; read after `used_memory` advanced the statistics epoch).
+pub fn allocator_active_resident() -> (u64, u64) {
+    let active = tikv_jemalloc_ctl::stats::active::read().map_or(0, |v| v as u64);
+    let resident = tikv_jemalloc_ctl::stats::resident::read().map_or(0, |v| v as u64);
+    (active, resident)
+}
+
 /// Resident set size of the process, from /proc.
 pub fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -649,7 +734,7 @@ pub fn rss_bytes() -> u64 {
     pages * page
 }
 
-fn total_system_memory() -> u64 {
+pub fn total_system_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -664,7 +749,7 @@ fn total_system_memory() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn rusage(who: i32) -> (f64, f64) {
+pub fn rusage(who: i32) -> (f64, f64) {
     // SAFETY: getrusage fills a zeroed struct.
     unsafe {
         let mut r: libc::rusage = std::mem::zeroed();
@@ -699,6 +784,7 @@ const ALL_SECTIONS: &[&str] = &[
     "modules",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
     "shards",
@@ -747,6 +833,7 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
         let title = match name {
             "commandstats" => "Commandstats".to_string(),
             "errorstats" => "Errorstats".to_string(),
+            "latencystats" => "Latencystats".to_string(),
             "cpu" => "CPU".to_string(),
             other => {
                 let mut c = other.chars();
@@ -773,7 +860,7 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
         let listeners = config.bind.join(",bind=");
         let _ = write!(
             s,
-            "redis_version:{REDIS_VERSION}\r\nserver_name:corekey\r\ncorekey_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nserver_mode:standalone\r\nos:{uts}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\nprocess_supervised:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime_s}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nshards:{}\r\nlistener0:name=tcp,bind={listeners},port={}\r\n",
+            "redis_version:{REDIS_VERSION}\r\nserver_name:corekey\r\ncorekey_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nserver_mode:standalone\r\nos:{uts}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:io_uring\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime_s}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\navailability_zone:\r\nshards:{}\r\nlistener0:name=tcp,bind={listeners},port={}\r\n",
             env!("CARGO_PKG_VERSION"),
             std::process::id(),
             if std::env::var_os("NOTIFY_SOCKET").is_some() { "systemd" } else { "no" },
@@ -823,25 +910,35 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
         let rss = rss_bytes();
         let total = total_system_memory();
         let peak = crate::server::note_memory_peak(used);
-        let frag = if used > 0 {
-            rss as f64 / used as f64
-        } else {
-            0.0
-        };
+        let (active, resident) = allocator_active_resident();
+        let startup = crate::server::memory_startup().min(used);
+        let dataset = used - startup;
+        let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+        let diff = |a: u64, b: u64| a as i64 - b as i64;
+        let clients_mem: usize = reports.iter().map(|r| r.clients_mem).sum();
         let _ = write!(
             s,
-            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{frag:.2}\r\nmem_allocator:jemalloc-5.3.0\r\n{per_element}",
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{startup}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\nallocator_muzzy:0\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_vm_eval:0\r\nused_memory_lua_human:0B\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{clients_mem}\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:jemalloc-5.3.0\r\nmem_overhead_db_hashtable_rehashing:0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n{per_element}",
             human_bytes(used),
             human_bytes(rss),
             human_bytes(peak),
-            if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 0.0 },
+            ratio(used * 100, peak),
+            ratio(dataset * 100, used - startup),
             human_bytes(total),
+            ratio(active, used),
+            diff(active, used),
+            ratio(resident, active),
+            diff(resident, active),
+            ratio(rss, resident),
+            diff(rss, resident),
+            ratio(rss, used),
+            diff(rss, used),
         );
     }
     if section("persistence", &mut s) {
         let _ = write!(
             s,
-            "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_last_write_status:ok\r\n",
+            "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
             node.start_unix_ms / 1000
         );
     }
@@ -854,7 +951,7 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
         let ops = rate(|r| r.0).round() as u64;
         let _ = write!(
             s,
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nclient_query_buffer_limit_disconnections:0\r\nclient_output_buffer_limit_disconnections:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\nacl_access_denied_auth:0\r\nacl_access_denied_cmd:0\r\nacl_access_denied_key:0\r\nacl_access_denied_channel:0\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nevicted_scripts:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nio_threaded_freed_objects:0\r\nio_threaded_poll_processed:0\r\nio_threaded_total_prefetch_batches:0\r\nio_threaded_total_prefetch_entries:0\r\nclient_query_buffer_limit_disconnections:0\r\nclient_output_buffer_limit_disconnections:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\neventloop_cycles:0\r\neventloop_duration_sum:0\r\neventloop_duration_cmd_sum:0\r\ninstantaneous_eventloop_cycles_per_sec:0\r\ninstantaneous_eventloop_duration_usec:0\r\nacl_access_denied_auth:0\r\nacl_access_denied_cmd:0\r\nacl_access_denied_key:0\r\nacl_access_denied_channel:0\r\n",
             stats.total_connections,
             stats.total_commands,
             stats.net_input_bytes,
@@ -862,6 +959,8 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
             rate(|r| r.1) / 1024.0,
             rate(|r| r.2) / 1024.0,
             stats.rejected_connections,
+            stats.expire_time_cap_reached,
+            stats.expire_cycle_us / 1000,
             union_len(reports.iter().map(|r| r.pubsub_channels.iter())),
             union_len(reports.iter().map(|r| r.pubsub_patterns.iter())),
             union_len(reports.iter().map(|r| r.pubsub_shard_channels.iter())),
@@ -881,7 +980,9 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
     if section("cpu", &mut s) {
         let (sys, user) = rusage(libc::RUSAGE_SELF);
         let (csys, cuser) = rusage(libc::RUSAGE_CHILDREN);
-        let _ = write!(s, "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:{csys:.6}\r\nused_cpu_user_children:{cuser:.6}\r\n");
+        // corekey has no main thread: the shard thread answering INFO stands for it.
+        let (tsys, tuser) = rusage(libc::RUSAGE_THREAD);
+        let _ = write!(s, "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:{csys:.6}\r\nused_cpu_user_children:{cuser:.6}\r\nused_cpu_sys_main_thread:{tsys:.6}\r\nused_cpu_user_main_thread:{tuser:.6}\r\n");
     }
     section("modules", &mut s);
     if section("commandstats", &mut s) {
@@ -906,6 +1007,19 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
         errs.sort();
         for (code, n) in errs {
             let _ = write!(s, "errorstat_{code}:count={n}\r\n");
+        }
+    }
+    if section("latencystats", &mut s) {
+        for (r, h) in super::registry().all.iter().zip(&stats.latency) {
+            let Some(h) = h.as_ref().filter(|h| h.total() > 0) else {
+                continue;
+            };
+            let _ = write!(s, "latency_percentiles_usec_{}:", r.fullname);
+            for (i, p) in config.latency_tracking_info_percentiles.iter().enumerate() {
+                let v = h.value_at(p.parse().unwrap_or(0.0)) as f64 / 1000.0;
+                let _ = write!(s, "{}p{p}={v:.3}", if i > 0 { "," } else { "" });
+            }
+            s.push_str("\r\n");
         }
     }
     if section("cluster", &mut s) {
@@ -937,11 +1051,16 @@ fn render_info(shard: &Shard, reports: &[ShardReport], wanted: &[String]) -> Str
             let calls: u64 = r.stats.commands.iter().map(|c: &CmdStat| c.calls).sum();
             let _ = write!(
                 s,
-                "shard{i}:clients={},keys={keys},commands={calls},forwarded_commands={},hops={},locked={}\r\n",
+                "shard{i}:clients={},keys={keys},commands={calls},forwarded_commands={},hops={},locked={},queue_depth={},net_input_bytes={},net_output_bytes={},used_cpu_sys={:.6},used_cpu_user={:.6}\r\n",
                 r.clients,
                 r.stats.forwarded_commands,
                 r.stats.hops,
-                u8::from(r.locked)
+                u8::from(r.locked),
+                r.queue_depths.iter().sum::<usize>(),
+                r.stats.net_input_bytes,
+                r.stats.net_output_bytes,
+                r.cpu.0,
+                r.cpu.1,
             );
         }
     }

@@ -285,6 +285,11 @@ async fn run_queued(
     let before = out.error_count();
     let now_ms = unix_ms();
     out.resp3 = client.resp3;
+    if r.fullname == "monitor" {
+        // A transaction expects one reply per command: it cannot turn into a monitor.
+        out.err("MONITOR isn't allowed for DENY BLOCKING client");
+        return;
+    }
     match r.spec.exec {
         Exec::Conn(f) => f(
             &mut ConnCtx {
@@ -305,13 +310,18 @@ async fn run_queued(
                 let t = targets.first().copied().unwrap_or(shard.id);
                 if t == shard.id {
                     // Statistics are recorded by `exec_key` itself.
-                    dispatch::exec_key(shard, r, f, client.db, &argv, out, now_ms);
+                    let usec = dispatch::exec_key(shard, r, f, client.db, &argv, out, now_ms);
+                    dispatch::check_slow(shard, &client.info, r, &argv, usec);
                 } else {
                     let mut fwd = Forward::default();
                     fwd.push(r.id, client.db, client.resp3, &argv);
                     let replies = txn.run(t, move |s| dispatch::exec_forward(s, fwd)).await;
                     out.raw(replies.reply(0));
+                    for e in replies.slow {
+                        dispatch::log_slow(shard, &client.info, e);
+                    }
                 }
+                dispatch::feed_monitors(shard, client, r, &argv);
                 return;
             }
             match r.spec.multi {
@@ -349,7 +359,9 @@ async fn run_queued(
     }
     let failed = out.error_count() > before;
     let codes = out.take_errors();
-    dispatch::record(shard, r.id, t0, failed, codes);
+    let usec = dispatch::record(shard, r.id, t0, failed, codes);
+    dispatch::check_slow(shard, &client.info, r, &argv, usec);
+    dispatch::feed_monitors(shard, client, r, &argv);
 }
 
 /// A write command about to run across shards marks its keys for their watchers, under the

@@ -4,6 +4,7 @@
 //! multishot receive) without touching commands or the keyspace.
 
 pub mod client;
+pub mod http;
 pub mod link;
 
 use monoio::buf::IoBufMut;

@@ -18,6 +18,7 @@
 //! multi-key command spanning shards is atomic, as in Valkey.
 
 pub mod block;
+pub mod latency;
 pub mod ring;
 pub mod stats;
 pub mod txn;
@@ -135,6 +136,12 @@ pub struct NodeShared {
     /// Clients with watched keys (INFO `watching_clients`); while there are none, writes
     /// across shards skip marking their keys.
     pub watching_clients: AtomicUsize,
+    /// MONITOR clients on each shard, and on all: while there are none, commands skip
+    /// formatting their monitor line (one relaxed load per command).
+    pub monitors: Vec<AtomicUsize>,
+    pub monitors_total: AtomicUsize,
+    /// The id of the next SLOWLOG entry (node-wide, so entries of all shards sort by it).
+    pub slowlog_next_id: AtomicU64,
 }
 
 impl NodeShared {
@@ -163,6 +170,9 @@ impl NodeShared {
             config: RwLock::new(Arc::new(config.clone())),
             exit_code: AtomicUsize::new(0),
             watching_clients: AtomicUsize::new(0),
+            monitors: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
+            monitors_total: AtomicUsize::new(0),
+            slowlog_next_id: AtomicU64::new(0),
         })
     }
 
@@ -247,6 +257,11 @@ pub struct Shard {
     pub blocked: RefCell<block::BlockTable>,
     /// Pub/Sub subscriptions of this shard's clients.
     pub pubsub: RefCell<crate::pubsub::Registry>,
+    /// This shard's MONITOR clients.
+    pub monitors: RefCell<Vec<Rc<ClientInfo>>>,
+    /// This shard's latency monitor events and slow log entries.
+    pub latency_monitor: RefCell<latency::LatencyMonitor>,
+    pub slowlog: RefCell<latency::SlowLog>,
     /// Wake-ups for this shard's clients blocked on keys of several shards.
     wakes: RefCell<Slab<WakeSlot>>,
     lock: Cell<Option<TxnId>>,
@@ -280,6 +295,9 @@ impl Shard {
             self_posts: RefCell::new(VecDeque::new()),
             blocked: RefCell::new(block::BlockTable::default()),
             pubsub: RefCell::new(Default::default()),
+            monitors: RefCell::new(Vec::new()),
+            latency_monitor: RefCell::new(Default::default()),
+            slowlog: RefCell::new(Default::default()),
             wakes: RefCell::new(Slab::new()),
             lock: Cell::new(None),
             deferred: RefCell::new(VecDeque::new()),
@@ -336,6 +354,17 @@ impl Shard {
         }
         drop(overflow);
         self.node.wakes[target].wake();
+    }
+
+    /// Messages waiting to reach each other shard: in its ring and in the local overflow
+    /// queue (0 for this shard itself).
+    pub fn queue_depths(&self) -> Vec<usize> {
+        let to = self.to.borrow();
+        let overflow = self.overflow.borrow();
+        to.iter()
+            .zip(overflow.iter())
+            .map(|(p, q)| p.as_ref().map_or(0, |p| p.len()) + q.len())
+            .collect()
     }
 
     /// Retries spilled messages; returns whether any remain.

@@ -94,6 +94,15 @@ impl<T> Producer<T> {
         self.ring.tail.0.store(self.tail, Ordering::Release);
         Ok(())
     }
+
+    /// Items pushed and not yet taken (a snapshot: the consumer may be taking some now).
+    pub fn len(&self) -> usize {
+        self.tail - self.ring.head.0.load(Ordering::Acquire)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl<T> Consumer<T> {

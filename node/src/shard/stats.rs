@@ -41,6 +41,13 @@ pub struct Stats {
     pub client_recent_max_output_buffer: u64,
     pub reads_processed: u64,
     pub writes_processed: u64,
+    /// Time spent in active expiry cycles.
+    pub expire_cycle_us: u64,
+    /// Active expiry cycles that stopped at their time budget.
+    pub expire_time_cap_reached: u64,
+    /// Latency of each command (by command id), made on its first call while
+    /// `latency-tracking` is on.
+    pub latency: Vec<Option<super::latency::Histogram>>,
     /// Ring of (time ms, commands, input bytes, output bytes) taken every cron tick, for the
     /// instantaneous rates of INFO (Valkey keeps 16 samples too).
     samples: [(i64, u64, u64, u64); SAMPLES],
@@ -73,6 +80,9 @@ impl Stats {
             client_recent_max_output_buffer: 0,
             reads_processed: 0,
             writes_processed: 0,
+            expire_cycle_us: 0,
+            expire_time_cap_reached: 0,
+            latency: vec![None; crate::commands::count()],
             samples: [(0, 0, 0, 0); SAMPLES],
             sample_next: 0,
         }
@@ -122,6 +132,11 @@ impl Stats {
         for (a, b) in self.commands.iter_mut().zip(&o.commands) {
             a.add(b);
         }
+        for (a, b) in self.latency.iter_mut().zip(&o.latency) {
+            if let Some(b) = b {
+                a.get_or_insert_with(Default::default).merge(b);
+            }
+        }
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_insert(0) += v;
         }
@@ -136,6 +151,8 @@ impl Stats {
         self.hops += o.hops;
         self.reads_processed += o.reads_processed;
         self.writes_processed += o.writes_processed;
+        self.expire_cycle_us += o.expire_cycle_us;
+        self.expire_time_cap_reached += o.expire_time_cap_reached;
         self.client_recent_max_input_buffer = self
             .client_recent_max_input_buffer
             .max(o.client_recent_max_input_buffer);
