@@ -6,7 +6,7 @@
 //! offset size
 //!  0      4   magic "CKbs"
 //!  4      1   version (WIRE_VERSION)
-//!  5      1   kind (ping, pong, meet, fail, update, auth request, auth ack, mfstart)
+//!  5      1   kind (ping, pong, meet, fail, update, auth request, auth ack, mfstart, publish)
 //!  6      2   reserved, must be zero
 //!  8      4   body length, little endian, at most MAX_MESSAGE_BYTES - FRAME_HEADER_BYTES
 //! 12      4   CRC-32C of the body, little endian
@@ -43,7 +43,13 @@ pub const WIRE_VERSION: u8 = 1;
 /// Bytes before the body.
 pub const FRAME_HEADER_BYTES: usize = 16;
 /// Largest frame, header included. A peer announcing more is cut off before its body is read.
-pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+/// Room for the largest gossip message and for a published message of up to
+/// [`MAX_PUBLISH_BYTES`].
+pub const MAX_MESSAGE_BYTES: usize = MAX_PUBLISH_BYTES + 128 * 1024;
+/// Most bytes of channel and message a PUBLISH carries across the bus. A longer message
+/// reaches only the subscribers of the node it was published on (Valkey has no such limit
+/// but its bus reads the whole message into memory the same way).
+pub const MAX_PUBLISH_BYTES: usize = 8 * 1024 * 1024;
 /// Most gossip entries in one ping, pong or meet.
 pub const MAX_GOSSIP_ENTRIES: usize = 128;
 /// Longest IP address text (IPv6 with a zone, as Valkey's `NET_IP_STR_LEN`).
@@ -183,6 +189,16 @@ pub enum Body {
     },
     /// A replica asks its primary to pause writes for a manual failover.
     MfStart,
+    /// A message PUBLISHed on the sender (or SPUBLISHed, when `sharded`): every receiver
+    /// delivers it to its own subscribers.
+    Publish {
+        /// SPUBLISH (a shard channel, sent only within the sender's shard).
+        sharded: bool,
+        /// The channel.
+        channel: Vec<u8>,
+        /// The message.
+        message: Vec<u8>,
+    },
 }
 
 /// One bus message.
@@ -205,6 +221,7 @@ impl Body {
             Body::AuthRequest { .. } => 6,
             Body::AuthAck { .. } => 7,
             Body::MfStart => 8,
+            Body::Publish { .. } => 9,
         }
     }
 
@@ -219,6 +236,8 @@ impl Body {
             Body::AuthRequest { .. } => "auth-request",
             Body::AuthAck { .. } => "auth-ack",
             Body::MfStart => "mfstart",
+            Body::Publish { sharded: false, .. } => "publish",
+            Body::Publish { sharded: true, .. } => "publishshard",
         }
     }
 }
@@ -355,6 +374,18 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
         }
         Body::AuthAck { epoch } => put_u64(out, *epoch),
         Body::MfStart => {}
+        Body::Publish {
+            sharded,
+            channel,
+            message,
+        } => {
+            assert!(channel.len().saturating_add(message.len()) <= MAX_PUBLISH_BYTES);
+            out.push(u8::from(*sharded));
+            out.extend_from_slice(&(channel.len() as u32).to_le_bytes());
+            out.extend_from_slice(channel);
+            out.extend_from_slice(&(message.len() as u32).to_le_bytes());
+            out.extend_from_slice(message);
+        }
     }
     let body = out.get(body_start..).unwrap_or_default();
     let body_len = body.len();
@@ -536,6 +567,18 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Message, usize)>, WireError> {
         },
         7 => Body::AuthAck { epoch: r.u64()? },
         8 => Body::MfStart,
+        9 => {
+            let sharded = r.bool()?;
+            let len = usize::try_from(r.u32()?).map_err(|_| WireError::Malformed("publish"))?;
+            let channel = r.bytes(len)?.to_vec();
+            let len = usize::try_from(r.u32()?).map_err(|_| WireError::Malformed("publish"))?;
+            let message = r.bytes(len)?.to_vec();
+            Body::Publish {
+                sharded,
+                channel,
+                message,
+            }
+        }
         other => return Err(WireError::UnknownKind(other)),
     };
     if !r.is_empty() {
@@ -755,6 +798,11 @@ mod tests {
             },
             Body::AuthAck { epoch: 12 },
             Body::MfStart,
+            Body::Publish {
+                sharded: seed % 2 == 1,
+                channel: b"news\x00\xff".to_vec(),
+                message: vec![b'm'; seed as usize * 100],
+            },
         ];
         bodies
             .into_iter()

@@ -581,6 +581,17 @@ pub static DIRECTIVES: &[Directive] = &[
         get: |c| yes_no(c.cluster.allow_reads_when_down),
     },
     Directive {
+        name: "cluster-allow-pubsubshard-when-down",
+        kind: Kind::Bool,
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.cluster.allow_pubsubshard_when_down = yes(a);
+            Ok(())
+        },
+        get: |c| yes_no(c.cluster.allow_pubsubshard_when_down),
+    },
+    Directive {
         name: "cluster-replica-validity-factor",
         kind: Kind::Int {
             min: 0,

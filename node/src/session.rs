@@ -221,7 +221,7 @@ impl ClientSession {
         // before the command runs (or is queued); keys of one slot always live on one shard.
         if let Some(view) = self.shard.cluster.view() {
             use crate::cluster::routing::{self, Verdict};
-            let allow_reads = self.shard.config.borrow().cluster.allow_reads_when_down;
+            let allow_reads = routing::WhenDown::of(&self.shard.config.borrow().cluster);
             let mut verdict = match routing::check(
                 &view,
                 &mut self.state.cluster,

@@ -648,3 +648,100 @@ fn cluster_mode_basics() {
     let info = standalone.client().call(&["INFO", "cluster"]);
     assert!(String::from_utf8_lossy(&info.raw).contains("cluster_enabled:0"));
 }
+
+/// PUBLISH reaches subscribers on every node of the cluster (the reply counts the publishing
+/// node's own subscribers, as Valkey's does); SPUBLISH reaches the replicas of the channel's
+/// shard and no other node.
+#[test]
+fn publish_reaches_every_node() {
+    let Some(cli_path) = redis_cli() else {
+        return;
+    };
+    let nodes = Node::start_many(6, 1, &[]);
+    create(&cli_path, &nodes, 1);
+    wait_settled(&refs(&nodes));
+    wait::until("every node to see three replicas", SETTLE_DEADLINE, || {
+        nodes
+            .iter()
+            .all(|n| n.nodes().iter().filter(|l| l.has_flag("slave")).count() == 3)
+            .then_some(())
+    });
+    let mut subs: Vec<_> = nodes
+        .iter()
+        .map(|n| {
+            let mut c = n.client();
+            c.set_read_timeout(Duration::from_secs(10));
+            assert_eq!(
+                c.call(&["SUBSCRIBE", "news"]).raw,
+                b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+            );
+            c
+        })
+        .collect();
+    // The bus links are up once the cluster is settled; publish from each node in turn.
+    for (i, publisher) in nodes.iter().enumerate() {
+        let text = format!("hello from {i}");
+        let reply = publisher.client().call(&["PUBLISH", "news", &text]);
+        assert_eq!(
+            reply.reply.as_int(),
+            Some(1),
+            "only the local subscriber counts"
+        );
+        let want = format!(
+            "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n${}\r\n{text}\r\n",
+            text.len()
+        );
+        for (j, s) in subs.iter_mut().enumerate() {
+            let got = s.read_reply().expect("the message arrives");
+            assert_eq!(got.raw, want.as_bytes(), "subscriber on node {j}");
+        }
+    }
+
+    // SPUBLISH: the owner of the channel's slot and its replica have subscribers.
+    let slot = key_slot(b"sc");
+    let owner = owner_of(&nodes, slot);
+    let lines = nodes[0].nodes();
+    let replica_id = lines
+        .iter()
+        .find(|l| l.primary == owner.id())
+        .expect("the owner has a replica")
+        .id
+        .clone();
+    let replica = nodes.iter().find(|n| n.id() == replica_id).unwrap();
+    let mut shard_subs: Vec<_> = [owner, replica]
+        .iter()
+        .map(|n| {
+            let mut c = n.client();
+            c.set_read_timeout(Duration::from_secs(10));
+            assert_eq!(
+                c.call(&["SSUBSCRIBE", "sc"]).raw,
+                b"*3\r\n$10\r\nssubscribe\r\n$2\r\nsc\r\n:1\r\n"
+            );
+            c
+        })
+        .collect();
+    let reply = owner.client().call(&["SPUBLISH", "sc", "m1"]);
+    assert_eq!(reply.reply.as_int(), Some(1));
+    for s in &mut shard_subs {
+        assert_eq!(
+            s.read_reply().expect("the shard message arrives").raw,
+            b"*3\r\n$8\r\nsmessage\r\n$2\r\nsc\r\n$2\r\nm1\r\n"
+        );
+    }
+    // Only the owner's shard heard of it: the other nodes received no shard message.
+    for n in nodes
+        .iter()
+        .filter(|n| n.port() != owner.port() && n.port() != replica.port())
+    {
+        let info = n.client().call_text(&["CLUSTER", "INFO"]);
+        assert!(
+            !info.contains("cluster_stats_messages_publishshard_received"),
+            "{info}"
+        );
+        // One PUBLISH from each of the five other nodes.
+        assert!(
+            info.contains("cluster_stats_messages_publish_received:5"),
+            "{info}"
+        );
+    }
+}

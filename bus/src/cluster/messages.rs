@@ -280,6 +280,20 @@ impl ClusterState {
                     self.on_mf_start(now_ms, link, s);
                 }
             }
+            Body::Publish {
+                sharded,
+                channel,
+                message,
+            } => {
+                // Only from a node we know, as Valkey (a handshake may not publish).
+                if sender.is_some() {
+                    self.out.push(Action::Deliver {
+                        sharded,
+                        channel,
+                        message,
+                    });
+                }
+            }
         }
     }
 

@@ -48,7 +48,7 @@ use crate::config::{PersistedConfig, PersistedNode};
 use crate::rng::Rng;
 use crate::slot::{Slot, SLOT_COUNT};
 use crate::topology::{NodeFlags, NodeId, NodeView, ShardId, SlotBitmap, Topology, NO_OWNER};
-use crate::wire::{Body, Message, SenderInfo};
+use crate::wire::{Body, Message, SenderInfo, MAX_PUBLISH_BYTES};
 
 /// How often the driver should send [`Input::Tick`] (Valkey's cluster cron runs at 10 Hz).
 pub const TICK_INTERVAL_MS: u64 = 100;
@@ -205,6 +205,16 @@ pub enum Action {
     },
     /// End a pause started by [`Action::PauseWrites`].
     ResumeWrites,
+    /// A message PUBLISHed (SPUBLISHed when `sharded`) on another node: deliver it to this
+    /// node's subscribers, on every shard, without sending it on.
+    Deliver {
+        /// A shard channel.
+        sharded: bool,
+        /// The channel.
+        channel: Vec<u8>,
+        /// The message.
+        message: Vec<u8>,
+    },
     /// Something worth a log line.
     Log(Event),
 }
@@ -644,6 +654,40 @@ impl ClusterState {
     pub fn set_replication(&mut self, offset: u64, last_primary_contact_ms: Option<u64>) {
         self.repl_offset = offset;
         self.repl_last_contact_ms = last_primary_contact_ms;
+    }
+
+    /// A PUBLISH (SPUBLISH when `sharded`) on this node, for the other nodes: every known node
+    /// with a link up gets it, or for a shard channel only the nodes of our shard, as Valkey's
+    /// `clusterPropagatePublish` and `clusterPropagatePublishShard` do. A channel and message
+    /// over [`MAX_PUBLISH_BYTES`] together stay on this node.
+    pub fn publish(
+        &mut self,
+        now_ms: u64,
+        sharded: bool,
+        channel: &[u8],
+        message: &[u8],
+    ) -> Vec<Action> {
+        if channel.len().saturating_add(message.len()) <= MAX_PUBLISH_BYTES {
+            let me = self.myself;
+            let links: Vec<LinkId> = if sharded {
+                self.nodes
+                    .values()
+                    .filter(|n| n.id != me && !n.in_handshake() && self.in_same_shard(&me, &n.id))
+                    .filter_map(|n| n.link.filter(|l| self.links.get(l).is_some_and(|i| i.up)))
+                    .collect()
+            } else {
+                self.connected_links(None)
+            };
+            let body = Body::Publish {
+                sharded,
+                channel: channel.to_vec(),
+                message: message.to_vec(),
+            };
+            for link in links {
+                self.send(link, body.clone());
+            }
+        }
+        self.finish(now_ms)
     }
 
     /// Runs an admin operation (a CLUSTER subcommand). On error nothing changed.

@@ -703,7 +703,7 @@ impl Sim {
                     }
                 }
             }
-            Action::PauseWrites { .. } | Action::ResumeWrites => {}
+            Action::PauseWrites { .. } | Action::ResumeWrites | Action::Deliver { .. } => {}
             Action::Log(event) => {
                 if let Event::ElectionWon { epoch } = &event {
                     self.stats.elections_won += 1;

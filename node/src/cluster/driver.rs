@@ -56,8 +56,17 @@ enum LinkSlot {
 }
 
 /// Message kinds as `CLUSTER INFO` names them, in Valkey's type order.
-pub const MESSAGE_KINDS: [&str; 8] = [
-    "ping", "pong", "meet", "fail", "auth-req", "auth-ack", "update", "mfstart",
+pub const MESSAGE_KINDS: [&str; 10] = [
+    "ping",
+    "pong",
+    "meet",
+    "fail",
+    "publish",
+    "auth-req",
+    "auth-ack",
+    "update",
+    "mfstart",
+    "publishshard",
 ];
 
 fn kind_index(body: &Body) -> usize {
@@ -66,18 +75,20 @@ fn kind_index(body: &Body) -> usize {
         Body::Pong { .. } => 1,
         Body::Meet { .. } => 2,
         Body::Fail { .. } => 3,
-        Body::AuthRequest { .. } => 4,
-        Body::AuthAck { .. } => 5,
-        Body::Update { .. } => 6,
-        Body::MfStart => 7,
+        Body::Publish { sharded: false, .. } => 4,
+        Body::AuthRequest { .. } => 5,
+        Body::AuthAck { .. } => 6,
+        Body::Update { .. } => 7,
+        Body::MfStart => 8,
+        Body::Publish { sharded: true, .. } => 9,
     }
 }
 
 /// Bus messages sent and received, per kind (`CLUSTER INFO`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MessageStats {
-    pub sent: [u64; 8],
-    pub received: [u64; 8],
+    pub sent: [u64; 10],
+    pub received: [u64; 10],
 }
 
 /// What of the configuration must survive a power loss before it is acted on: the epochs and
@@ -212,6 +223,17 @@ impl Driver {
         Ok(ok)
     }
 
+    /// A PUBLISH or SPUBLISH made on this node, for the other nodes of the cluster (or of the
+    /// shard) to deliver to their subscribers.
+    pub fn propagate_publish(self: &Rc<Self>, sharded: bool, channel: &[u8], message: &[u8]) {
+        let now = self.now();
+        let actions = self
+            .state
+            .borrow_mut()
+            .publish(now, sharded, channel, message);
+        self.carry_out(actions);
+    }
+
     /// CLUSTER SAVECONFIG: writes and fsyncs `nodes.conf` now.
     pub fn save_config(&self) -> std::io::Result<()> {
         self.persist(true)
@@ -314,9 +336,37 @@ impl Driver {
                     tracing::warn!("manual failover write pause requested: not supported yet");
                 }
                 Action::ResumeWrites => {}
+                Action::Deliver {
+                    sharded,
+                    channel,
+                    message,
+                } => self.deliver(sharded, channel, message),
                 Action::Log(event) => tracing::info!("cluster: {event}"),
             }
         }
+    }
+
+    /// A message published on another node: every shard delivers it to its subscribers.
+    fn deliver(&self, sharded: bool, channel: Vec<u8>, message: Vec<u8>) {
+        let Some(shard) = self.shard.upgrade() else {
+            return;
+        };
+        let kind = if sharded {
+            crate::pubsub::Kind::Shard
+        } else {
+            crate::pubsub::Kind::Channel
+        };
+        let msg = Arc::new((channel, message));
+        for t in (0..shard.shards()).filter(|&t| t != shard.id) {
+            let msg = msg.clone();
+            shard.post(
+                t,
+                Box::new(move |s| {
+                    s.pubsub.borrow().publish(kind, &msg.0, &msg.1);
+                }),
+            );
+        }
+        shard.pubsub.borrow().publish(kind, &msg.0, &msg.1);
     }
 
     /// Builds one snapshot and gives it to every shard.

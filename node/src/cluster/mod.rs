@@ -61,6 +61,8 @@ pub struct Settings {
     pub require_full_coverage: bool,
     /// `cluster-allow-reads-when-down`.
     pub allow_reads_when_down: bool,
+    /// `cluster-allow-pubsubshard-when-down`.
+    pub allow_pubsubshard_when_down: bool,
     /// `cluster-replica-validity-factor`.
     pub replica_validity_factor: u64,
     /// `cluster-migration-barrier` (replica migration is decided by the bus; kept for CONFIG).
@@ -80,6 +82,7 @@ impl Default for Settings {
             announce_hostname: String::new(),
             require_full_coverage: true,
             allow_reads_when_down: false,
+            allow_pubsubshard_when_down: true,
             replica_validity_factor: 10,
             migration_barrier: 1,
         }

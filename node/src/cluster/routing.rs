@@ -59,6 +59,23 @@ fn moved(slot: Slot, endpoint: &str) -> Vec<u8> {
     format!("-MOVED {} {endpoint}", slot.get()).into_bytes()
 }
 
+/// What a node serves while the cluster is down (`cluster-allow-reads-when-down`,
+/// `cluster-allow-pubsubshard-when-down`).
+#[derive(Debug, Clone, Copy)]
+pub struct WhenDown {
+    pub reads: bool,
+    pub pubsubshard: bool,
+}
+
+impl WhenDown {
+    pub fn of(settings: &super::Settings) -> WhenDown {
+        WhenDown {
+            reads: settings.allow_reads_when_down,
+            pubsubshard: settings.allow_pubsubshard_when_down,
+        }
+    }
+}
+
 fn ask(slot: Slot, endpoint: &str) -> Vec<u8> {
     format!("-ASK {} {endpoint}", slot.get()).into_bytes()
 }
@@ -72,7 +89,7 @@ pub fn check(
     r: &Resolved,
     argv: &[&[u8]],
     key_pos: &mut Vec<usize>,
-    allow_reads_when_down: bool,
+    when_down: WhenDown,
 ) -> Verdict {
     let spec = r.spec;
     let asking = flags.asking;
@@ -116,18 +133,25 @@ pub fn check(
         (None, false)
     };
     let is_write = spec.has(flag::WRITE);
+    // Sharded pub/sub: served while the cluster is down when allowed, by a replica of the
+    // channel's primary without READONLY, and by a migrating slot's source whatever the
+    // channel (Valkey's getNodeByQuery with `pubsubshard_included`).
+    let pubsub = spec.has(flag::PUBSUB);
     if !view.cluster_ok() {
-        if !allow_reads_when_down {
+        if pubsub {
+            if !when_down.pubsubshard {
+                return Verdict::Refuse(DOWN.into());
+            }
+        } else if !when_down.reads {
             return Verdict::Refuse(DOWN.into());
-        }
-        if is_write {
+        } else if is_write {
             return Verdict::Refuse(DOWN_RO.into());
         }
     }
     if (migrating_to.is_some() || importing) && r.fullname == "migrate" && view.i_am_primary() {
         return Verdict::Serve;
     }
-    let readonly_ok = flags.readonly
+    let readonly_ok = (flags.readonly || pubsub)
         && !is_write
         && !view.i_am_primary()
         && view.serving_primary() == Some(owner);
@@ -142,7 +166,7 @@ pub fn check(
         moved: moved_to,
         readonly_ok,
     };
-    if migrating_to.is_some() || importing {
+    if (migrating_to.is_some() || importing) && !pubsub {
         let mut pending = pending;
         pending.keys = key_pos.iter().map(|&p| argv[p].to_vec()).collect();
         return Verdict::CheckKeys(pending);
@@ -156,15 +180,17 @@ pub fn check(
 pub fn check_queued(
     view: &View,
     cmds: &[crate::commands::transaction::Queued],
-    allow_reads_when_down: bool,
+    when_down: WhenDown,
 ) -> Verdict {
     let mut slot: Option<Slot> = None;
     let mut any_write = false;
+    let mut any_pubsub = false;
     let mut pos = Vec::new();
     for q in cmds {
         let argv: Vec<&[u8]> = q.args.iter().map(Vec::as_slice).collect();
         let spec = q.r.spec;
         any_write |= spec.has(flag::WRITE);
+        any_pubsub |= spec.has(flag::PUBSUB);
         if commands::key_positions_with(spec, &argv, &mut pos, spec.has(flag::PUBSUB)).is_none() {
             continue;
         }
@@ -184,10 +210,13 @@ pub fn check_queued(
         return Verdict::Refuse(UNBOUND.into());
     };
     if !view.cluster_ok() {
-        if !allow_reads_when_down {
+        if any_pubsub {
+            if !when_down.pubsubshard {
+                return Verdict::Refuse(DOWN.into());
+            }
+        } else if !when_down.reads {
             return Verdict::Refuse(DOWN.into());
-        }
-        if any_write {
+        } else if any_write {
             return Verdict::Refuse(DOWN_RO.into());
         }
     }
@@ -329,7 +358,11 @@ mod tests {
         let Lookup::Found(r) = registry().lookup(&argv) else {
             panic!("unknown command {argv:?}")
         };
-        check(v, flags, r, &argv, &mut Vec::new(), false)
+        let when_down = WhenDown {
+            reads: false,
+            pubsubshard: false,
+        };
+        check(v, flags, r, &argv, &mut Vec::new(), when_down)
     }
 
     fn text(v: Verdict) -> String {
@@ -381,12 +414,52 @@ mod tests {
                 r,
                 &argv,
                 &mut Vec::new(),
-                true,
+                WhenDown {
+                    reads: true,
+                    pubsubshard: false,
+                },
             ))
         };
         assert_eq!(r(&["GET", &k]), "serve");
         assert_eq!(r(&["SET", &k, "v"]), DOWN_RO);
+        assert_eq!(r(&["SPUBLISH", &k, "m"]), DOWN);
         assert_eq!(text(route(&v, &mut f, &["PING"])), "serve");
+        // cluster-allow-pubsubshard-when-down (on by default) serves sharded pub/sub only.
+        let argv: Vec<&[u8]> = vec![b"SPUBLISH", k.as_bytes(), b"m"];
+        let Lookup::Found(spublish) = registry().lookup(&argv) else {
+            panic!()
+        };
+        let pubsub_only = WhenDown {
+            reads: false,
+            pubsubshard: true,
+        };
+        let mut flags = ClientFlags::default();
+        assert_eq!(
+            text(check(
+                &v,
+                &mut flags,
+                spublish,
+                &argv,
+                &mut Vec::new(),
+                pubsub_only
+            )),
+            "serve"
+        );
+        let argv: Vec<&[u8]> = vec![b"GET", k.as_bytes()];
+        let Lookup::Found(get) = registry().lookup(&argv) else {
+            panic!()
+        };
+        assert_eq!(
+            text(check(
+                &v,
+                &mut flags,
+                get,
+                &argv,
+                &mut Vec::new(),
+                pubsub_only
+            )),
+            DOWN
+        );
     }
 
     /// A migrating slot: all keys here → served, none here → ASK the target, some → TRYAGAIN.
@@ -459,5 +532,10 @@ mod tests {
             text(route(&v, &mut f, &["SET", &k, "v"])),
             "-MOVED 5 127.0.0.1:7002"
         );
+        // Sharded pub/sub is served by a replica of the channel's primary without READONLY.
+        let mut f = ClientFlags::default();
+        assert_eq!(text(route(&v, &mut f, &["SSUBSCRIBE", &k])), "serve");
+        assert_eq!(text(route(&v, &mut f, &["SPUBLISH", &k, "m"])), "serve");
+        assert_eq!(text(route(&v, &mut f, &["SUNSUBSCRIBE", &k])), "serve");
     }
 }

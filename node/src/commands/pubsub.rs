@@ -302,6 +302,20 @@ pub async fn publish(shard: Via<'_>, kind: Kind, argv: &[&[u8]], out: &mut Out) 
             n += c.await;
         }
     }
+    // In cluster mode the other nodes deliver it too (their subscribers are not counted in
+    // the reply, as in Valkey); shard 0 runs the bus.
+    if shard.cluster.enabled() {
+        let (ch, msg) = (argv[1].to_vec(), argv[2].to_vec());
+        let sharded = kind == Kind::Shard;
+        shard.post(
+            0,
+            Box::new(move |s| {
+                if let Some(d) = s.cluster.driver() {
+                    d.propagate_publish(sharded, &ch, &msg);
+                }
+            }),
+        );
+    }
     // A message to this very client follows the reply (Valkey holds back pushes to the
     // client running the command until its reply is written).
     out.int(n as i64);
