@@ -64,6 +64,7 @@ pub fn start_corekey() -> ServerProcess {
         name: "corekey".into(),
         flavor: Flavor::Corekey,
         path: corekey_bin(),
+        cpus: None,
     };
     ServerProcess::start(&spec, &[], &["--cores", "2"]).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -73,6 +74,7 @@ pub fn start_redis(path: &Path, extra: &[&str]) -> ServerProcess {
         name: "redis".into(),
         flavor: Flavor::Redis,
         path: path.to_path_buf(),
+        cpus: None,
     };
     ServerProcess::start(&spec, &[], extra).unwrap_or_else(|e| panic!("{e}"))
 }
