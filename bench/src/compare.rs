@@ -36,8 +36,10 @@ pub struct CompareArgs {
     /// The corekey binary (default: `corekey` beside this executable, else in PATH).
     #[arg(long)]
     pub corekey: Option<PathBuf>,
-    /// A reference server, NAME=PATH, with redis-server's command line; repeatable
-    /// (default: redis=the redis-server found in PATH).
+    /// A reference server, NAME=PATH, with redis-server's command line; or
+    /// NAME=corekey:PATH, another corekey build; either with @CPUS to pin it to its own CPUs
+    /// (e.g. x1=corekey:/tmp/corekey@0 against --server-cpus 0,0 measures the cost of hops).
+    /// Repeatable (default: redis=the redis-server found in PATH).
     #[arg(long = "ref", value_name = "NAME=PATH")]
     pub refs: Vec<ServerSpec>,
     /// CPUs of each server (corekey runs one shard on each).
@@ -499,6 +501,7 @@ pub fn execute(args: &CompareArgs) -> Result<(), String> {
         name: "corekey".into(),
         flavor: Flavor::Corekey,
         path: corekey_path,
+        cpus: None,
     }];
     if args.refs.is_empty() {
         let redis = find_in_path("redis-server")
@@ -507,6 +510,7 @@ pub fn execute(args: &CompareArgs) -> Result<(), String> {
             name: "redis".into(),
             flavor: Flavor::Redis,
             path: redis,
+            cpus: None,
         });
     } else {
         specs.extend(args.refs.iter().cloned());
@@ -529,12 +533,16 @@ pub fn execute(args: &CompareArgs) -> Result<(), String> {
         notes: Vec::new(),
     };
     let workloads = ctx.workloads()?;
-    let overlap = server_cpus.iter().any(|c| client_cpus.contains(c));
-    if overlap {
-        ctx.notes.push(format!(
-            "the load generator (CPUs {}) shares CPUs with the servers (CPUs {})",
-            args.client_cpus, args.server_cpus
-        ));
+    for spec in &specs {
+        let cpus = spec.cpus.as_deref().unwrap_or(&server_cpus);
+        if cpus.iter().any(|c| client_cpus.contains(c)) {
+            ctx.notes.push(format!(
+                "the load generator (CPUs {}) shares CPUs with {} (CPUs {})",
+                args.client_cpus,
+                spec.name,
+                procfs::format_cpu_list(cpus)
+            ));
+        }
     }
     let machine = procfs::describe_machine();
     let load_before = procfs::load_average();
@@ -555,14 +563,15 @@ pub fn execute(args: &CompareArgs) -> Result<(), String> {
     let mut memory = Vec::new();
     let mut infos = Vec::new();
     for spec in &specs {
+        let cpus = spec.cpus.clone().unwrap_or_else(|| server_cpus.clone());
         infos.push(ServerInfo {
             name: spec.name.clone(),
             path: spec.path.display().to_string(),
             version: spec.version(),
-            cpus: procfs::format_cpu_list(&server_cpus),
+            cpus: procfs::format_cpu_list(&cpus),
         });
-        let (server, mem) = ctx.start_and_prefill(spec, &server_cpus, &slug(&spec.name))?;
-        servers.push(server);
+        let (server, mem) = ctx.start_and_prefill(spec, &cpus, &slug(&spec.name))?;
+        servers.push((server, cpus));
         memory.push(mem);
     }
 
@@ -571,9 +580,9 @@ pub fn execute(args: &CompareArgs) -> Result<(), String> {
     for (name, load) in &workloads {
         eprintln!("== {name}");
         for round in 0..args.rounds {
-            for server in servers.iter_mut() {
+            for (server, cpus) in servers.iter_mut() {
                 let tag = format!("{}-{}-r{}", slug(&server.name), slug(name), round + 1);
-                rounds.push(ctx.measure(server, &server_cpus, name, load, round, &tag)?);
+                rounds.push(ctx.measure(server, cpus, name, load, round, &tag)?);
             }
         }
     }
@@ -634,6 +643,7 @@ pub fn execute(args: &CompareArgs) -> Result<(), String> {
             }
             let spec = ServerSpec {
                 name: label.clone(),
+                cpus: None,
                 ..specs[0].clone()
             };
             let (mut server, _) = ctx.start_and_prefill(&spec, cpus, &format!("scale{n}"))?;

@@ -41,31 +41,49 @@ pub enum Flavor {
     Redis,
 }
 
-/// A server to start: a name for reports, its flavor, its binary.
+/// A server to start: a name for reports, its flavor, its binary, and (for a reference that
+/// must not run on the comparison's `--server-cpus`) its own CPUs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerSpec {
     pub name: String,
     pub flavor: Flavor,
     pub path: PathBuf,
+    pub cpus: Option<Vec<usize>>,
 }
 
 impl FromStr for ServerSpec {
     type Err = String;
-    /// `NAME=PATH`, a reference server with redis-server's command line.
+    /// `NAME=[corekey:]PATH[@CPUS]`: a reference server with redis-server's command line, or
+    /// with `corekey:` another corekey build (an A/B of two builds, or of two shard layouts:
+    /// `@0,0` runs two shards on CPU 0). `@CPUS` pins this server to its own CPU list instead
+    /// of `--server-cpus` (for corekey, one shard per entry).
     fn from_str(s: &str) -> Result<Self, String> {
-        let (name, path) = s
+        let bad = || {
+            format!("invalid --ref '{s}': expected NAME=[corekey:]PATH[@CPUS], e.g. redis=/usr/bin/redis-server or base=corekey:/tmp/corekey@0")
+        };
+        let (name, rest) = s
             .split_once('=')
             .filter(|(n, p)| !n.is_empty() && !p.is_empty())
-            .ok_or_else(|| {
-                format!("invalid --ref '{s}': expected NAME=PATH, e.g. redis=/usr/bin/redis-server")
-            })?;
+            .ok_or_else(bad)?;
         if name == "corekey" {
             return Err("--ref: the name corekey is taken by the server under test".into());
         }
+        let (flavor, rest) = match rest.strip_prefix("corekey:") {
+            Some(r) => (Flavor::Corekey, r),
+            None => (Flavor::Redis, rest),
+        };
+        let (path, cpus) = match rest.rsplit_once('@') {
+            Some((p, c)) => (p, Some(procfs::parse_cpu_list(c)?)),
+            None => (rest, None),
+        };
+        if path.is_empty() {
+            return Err(bad());
+        }
         Ok(ServerSpec {
             name: name.to_string(),
-            flavor: Flavor::Redis,
+            flavor,
             path: PathBuf::from(path),
+            cpus,
         })
     }
 }
@@ -409,4 +427,34 @@ pub fn default_corekey() -> Option<PathBuf> {
         .into_iter()
         .find(|p| p.is_file())
         .or_else(|| find_in_path("corekey"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--ref` takes a plain reference, another corekey build, and either with its own CPUs.
+    #[test]
+    fn ref_specs() {
+        let r: ServerSpec = "redis=/usr/bin/redis-server".parse().unwrap();
+        assert_eq!(
+            (r.flavor, r.path, r.cpus),
+            (Flavor::Redis, PathBuf::from("/usr/bin/redis-server"), None)
+        );
+        let b: ServerSpec = "x1=corekey:/tmp/ck@0".parse().unwrap();
+        assert_eq!(
+            (b.name.as_str(), b.flavor, b.path, b.cpus),
+            (
+                "x1",
+                Flavor::Corekey,
+                PathBuf::from("/tmp/ck"),
+                Some(vec![0])
+            )
+        );
+        let two: ServerSpec = "x2=corekey:/tmp/ck@0,0".parse().unwrap();
+        assert_eq!(two.cpus, Some(vec![0, 0]));
+        assert!("corekey=/x".parse::<ServerSpec>().is_err());
+        assert!("x=corekey:@0".parse::<ServerSpec>().is_err());
+        assert!("x=/y@z".parse::<ServerSpec>().is_err());
+    }
 }

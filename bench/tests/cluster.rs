@@ -1,6 +1,6 @@
 //! `corekey-bench run --cluster-mode` follows MOVED and ASK, proven against a real 3-node
-//! redis-server cluster built here (corekey has no cluster mode yet; once it does, the same
-//! test should run against corekey nodes).
+//! cluster built here: of redis-server nodes, and of corekey nodes (one shard each, made with
+//! `redis-cli --cluster create` as a user would).
 //!
 //! To make redirects certain rather than a race with gossip, the bench reads a stale slot map:
 //! the test records `CLUSTER SLOTS` from the converged cluster, then moves some slots from node
@@ -109,9 +109,8 @@ fn stale_seed(reply: Vec<u8>) -> u16 {
     port
 }
 
-/// A 3-node cluster (epochs 1, 2, 3; slots split in thirds), a stale map from a stand-in seed,
-/// and a run that must follow MOVED and ASK with no error, leaving every key on the node that
-/// really owns its slot.
+/// A 3-node redis-server cluster (epochs 1, 2, 3; slots split in thirds by ADDSLOTSRANGE and
+/// joined by MEET) under a stale map: the run follows MOVED and ASK with no error.
 #[test]
 fn cluster_mode_follows_moved_and_ask() {
     let Some(redis) = redis_server() else { return };
@@ -125,7 +124,6 @@ fn cluster_mode_follows_moved_and_ask() {
     ];
     let nodes: Vec<ServerProcess> = (0..3).map(|_| start_redis(&redis, &cluster_args)).collect();
     let ranges = [("0", "5460"), ("5461", "10922"), ("10923", "16383")];
-    let mut ids = Vec::new();
     for (i, (node, (lo, hi))) in nodes.iter().zip(ranges).enumerate() {
         let mut c = client(node);
         ok(
@@ -133,7 +131,6 @@ fn cluster_mode_follows_moved_and_ask() {
             &["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()],
         );
         ok(&mut c, &["CLUSTER", "ADDSLOTSRANGE", lo, hi]);
-        ids.push(text(call(&mut c, &["CLUSTER", "MYID"])));
     }
     let mut a = client(&nodes[0]);
     for n in &nodes[1..] {
@@ -143,6 +140,78 @@ fn cluster_mode_follows_moved_and_ask() {
         );
     }
     wait_converged(&nodes, |_| true);
+    follows_stale_map(&nodes);
+}
+
+/// The same against three corekey nodes (`--cluster-enabled yes --cores 1`) made into a cluster
+/// by `redis-cli --cluster create --cluster-yes`: the bench must follow corekey's own MOVED and
+/// ASK replies, finish with 0 errors and exactly the requests it was asked for. redis-cli is
+/// required under CI=true.
+#[test]
+fn cluster_mode_follows_corekey_cluster() {
+    let Some(cli) = redis_cli() else { return };
+    let args = ["--cluster-enabled", "yes", "--cores", "1"];
+    let mut nodes: Vec<ServerProcess> = (0..3).map(|_| start_corekey_with(&args)).collect();
+    let mut create = vec!["--cluster".to_string(), "create".to_string()];
+    create.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())));
+    create.extend(["--cluster-replicas", "0", "--cluster-yes"].map(String::from));
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
+    let out = run_tool(&cli, &create);
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    wait_converged(&nodes, |_| true);
+    // redis-cli hands out the thirds in its own order: put the nodes in slot order (A serves
+    // slot 0, B slot 5461, C slot 16383).
+    let owners = slot_owner_ports(&mut client(&nodes[0]));
+    nodes.sort_by_key(|n| {
+        owners
+            .iter()
+            .find(|&&(_, _, port)| port == n.port())
+            .map(|&(lo, _, _)| lo)
+            .unwrap_or(i64::MAX)
+    });
+    let firsts: Vec<i64> = nodes
+        .iter()
+        .map(|n| {
+            owners
+                .iter()
+                .find(|&&(_, _, port)| port == n.port())
+                .map_or(-1, |&(lo, _, _)| lo)
+        })
+        .collect();
+    assert_eq!(firsts, [0, 5461, 10923], "{owners:?}");
+    follows_stale_map(&nodes);
+}
+
+/// `(first slot, last slot, port)` of every range in `CLUSTER SLOTS`.
+fn slot_owner_ports(c: &mut Client) -> Vec<(i64, i64, u16)> {
+    let Value::Array(ranges) = call(c, &["CLUSTER", "SLOTS"]) else {
+        panic!("CLUSTER SLOTS is not an array");
+    };
+    ranges
+        .iter()
+        .filter_map(|r| match r {
+            Value::Array(f) => Some((
+                f[0].as_int()?,
+                f[1].as_int()?,
+                match &f[2] {
+                    Value::Array(p) => u16::try_from(p[1].as_int()?).ok()?,
+                    _ => return None,
+                },
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The cluster `nodes` (A serves 0-5460, B 5461-10922, C 10923-16383, converged) under a stale
+/// map from a stand-in seed: a run that must follow MOVED and ASK with no error, leaving every
+/// key on the node that really owns its slot.
+fn follows_stale_map(nodes: &[ServerProcess]) {
+    let ids: Vec<String> = nodes
+        .iter()
+        .map(|n| text(call(&mut client(n), &["CLUSTER", "MYID"])))
+        .collect();
+    let mut a = client(&nodes[0]);
     let stale = raw_reply(nodes[0].port(), &["CLUSTER", "SLOTS"]);
 
     // The slots of our keys: those A serves move to B; one of C's is left half-migrated to A.
@@ -172,7 +241,7 @@ fn cluster_mode_follows_moved_and_ask() {
     // Every node agrees that B now serves the first moved slot.
     let probe = moved[0].to_string();
     let b_port = nodes[1].port() as i64;
-    wait_converged(&nodes, |c| {
+    wait_converged(nodes, |c| {
         let Value::Array(ranges) = call(c, &["CLUSTER", "SLOTS"]) else {
             return false;
         };

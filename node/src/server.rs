@@ -131,6 +131,7 @@ fn shard_thread(start: ShardStart) {
         }
         *shard.accept_cancel.borrow_mut() = Some(canceller);
         monoio::spawn(cron(shard.clone()));
+        monoio::spawn(shard.clone().flush_loop());
         let _ = ready.send(Ok(setup));
         shard.clone().inbox_loop().await;
     });

@@ -58,14 +58,79 @@ pub fn redis_server() -> Option<PathBuf> {
     }
 }
 
+/// redis-cli from PATH; outside CI a missing one skips the test (None, with a notice), under
+/// CI it fails the test.
+pub fn redis_cli() -> Option<PathBuf> {
+    match find_in_path("redis-cli") {
+        Some(p) => Some(p),
+        None if in_ci() => panic!(
+            "redis-cli is not installed but CI=true: install the Debian package redis-tools (.ci/run does)"
+        ),
+        None => {
+            eprintln!("SKIPPED: redis-cli not found in PATH (install the Debian package redis-tools)");
+            None
+        }
+    }
+}
+
+/// How long a helper tool (redis-cli) may run in a test.
+pub const TOOL_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Runs `tool <args>` to its end and returns its stdout and stderr; panics with them if it
+/// fails or outlives `TOOL_DEADLINE` (then it is killed).
+pub fn run_tool(tool: &Path, args: &[&str]) -> String {
+    let dir = std::env::temp_dir().join("corekey-bench-tests");
+    std::fs::create_dir_all(&dir).expect("creating the log directory");
+    let log = dir.join(format!(
+        "tool-{}-{:x}.log",
+        std::process::id(),
+        corekey_bench::servers::random_u64()
+    ));
+    let file = std::fs::File::create(&log).expect("log file");
+    let mut child = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log file"))
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", tool.display()));
+    let end = Instant::now() + TOOL_DEADLINE;
+    // Bounded by the deadline.
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("waiting on the tool") {
+            break Some(s);
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{} {args:?} failed or timed out ({status:?}):\n{out}",
+        tool.display()
+    );
+    out
+}
+
 /// A fresh corekey with two shards (not pinned).
 pub fn start_corekey() -> ServerProcess {
+    start_corekey_with(&["--cores", "2"])
+}
+
+/// A fresh corekey (not pinned) with `extra` arguments.
+pub fn start_corekey_with(extra: &[&str]) -> ServerProcess {
     let spec = ServerSpec {
         name: "corekey".into(),
         flavor: Flavor::Corekey,
         path: corekey_bin(),
+        cpus: None,
     };
-    ServerProcess::start(&spec, &[], &["--cores", "2"]).unwrap_or_else(|e| panic!("{e}"))
+    ServerProcess::start(&spec, &[], extra).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn start_redis(path: &Path, extra: &[&str]) -> ServerProcess {
@@ -73,6 +138,7 @@ pub fn start_redis(path: &Path, extra: &[&str]) -> ServerProcess {
         name: "redis".into(),
         flavor: Flavor::Redis,
         path: path.to_path_buf(),
+        cpus: None,
     };
     ServerProcess::start(&spec, &[], extra).unwrap_or_else(|e| panic!("{e}"))
 }

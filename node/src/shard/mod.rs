@@ -9,7 +9,10 @@
 //! The inbox task. Each shard runs one task that drains its incoming rings, runs the calls it
 //! finds and hands results to the tasks waiting for them. When the rings are empty it marks
 //! itself sleeping and waits on an eventfd through io_uring; a producer writes that eventfd
-//! only when it sees the sleeping mark, so a busy shard is never woken per message. When work
+//! only when it sees the sleeping mark, so a busy shard is never woken per message; and a
+//! producer does not push per message either: what its tasks send during one loop iteration
+//! waits in a per-target outbox that one flusher task moves into the rings, with at most one
+//! wake-up per target per iteration (`Shard::flush_loop`). When work
 //! remains after a bounded drain, the task wakes itself through the same eventfd rather than
 //! yielding: with DEFER_TASKRUN, completions (network reads) are only reaped when the runtime
 //! parks, and a task that yields forever would starve them.
@@ -41,7 +44,7 @@ use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll, Waker};
 pub use txn::{Txn, TxnId};
 
-/// Messages one ring holds before the producer spills into its local overflow queue.
+/// Messages one ring holds; beyond that the producer keeps them in its outbox.
 pub const RING_CAPACITY: usize = 1024;
 /// Most messages taken from one source ring per drain pass, so one busy peer cannot starve
 /// the others or this shard's own connections.
@@ -249,7 +252,13 @@ pub struct Shard {
     pub config: RefCell<Arc<Config>>,
     to: RefCell<Vec<Option<Producer<Msg>>>>,
     from: RefCell<Vec<Option<Consumer<Msg>>>>,
-    overflow: RefCell<Vec<VecDeque<Msg>>>,
+    /// Messages sent this loop iteration, per target, until the flusher moves them into the
+    /// rings (also holds what a full ring refused; order per target is kept).
+    outbox: RefCell<Vec<VecDeque<Msg>>>,
+    /// Whether the outbox has messages the flusher has not yet seen.
+    flush_due: Cell<bool>,
+    /// The flusher task, while it waits for `flush_due`.
+    flusher: Cell<Option<Waker>>,
     pending: RefCell<Slab<Pending>>,
     /// Posts this shard made to itself, run by the inbox task.
     self_posts: RefCell<VecDeque<PostJob>>,
@@ -290,7 +299,9 @@ impl Shard {
             config: RefCell::new(config),
             to: RefCell::new(mesh.to),
             from: RefCell::new(mesh.from),
-            overflow: RefCell::new((0..shards).map(|_| VecDeque::new()).collect()),
+            outbox: RefCell::new((0..shards).map(|_| VecDeque::new()).collect()),
+            flush_due: Cell::new(false),
+            flusher: Cell::new(None),
             pending: RefCell::new(Slab::new()),
             self_posts: RefCell::new(VecDeque::new()),
             blocked: RefCell::new(block::BlockTable::default()),
@@ -335,44 +346,62 @@ impl Shard {
         self.config.borrow().clone()
     }
 
-    /// Sends `msg` to shard `target`, spilling into the local overflow queue when the ring is
-    /// full (never blocks; order per target is kept).
+    /// Sends `msg` to shard `target`: queued in the outbox and pushed into the ring, with at
+    /// most one wake-up per target, by the flusher later in this loop iteration (never blocks;
+    /// order per target is kept).
     fn send(&self, target: usize, msg: Msg) {
         assert_ne!(target, self.id, "a shard never messages itself");
-        let mut overflow = self.overflow.borrow_mut();
-        let queue = &mut overflow[target];
-        if queue.is_empty() {
-            let mut to = self.to.borrow_mut();
-            let Some(p) = to[target].as_mut() else {
-                unreachable!("mesh has a ring to every other shard")
-            };
-            if let Err(msg) = p.push(msg) {
-                queue.push_back(msg);
+        self.outbox.borrow_mut()[target].push_back(msg);
+        if !self.flush_due.replace(true) {
+            if let Some(w) = self.flusher.take() {
+                w.wake();
             }
-        } else {
-            queue.push_back(msg);
         }
-        drop(overflow);
-        self.node.wakes[target].wake();
     }
 
-    /// Messages waiting to reach each other shard: in its ring and in the local overflow
-    /// queue (0 for this shard itself).
+    /// Messages waiting to reach each other shard: in its ring and in the local outbox
+    /// (0 for this shard itself).
     pub fn queue_depths(&self) -> Vec<usize> {
         let to = self.to.borrow();
-        let overflow = self.overflow.borrow();
+        let outbox = self.outbox.borrow();
         to.iter()
-            .zip(overflow.iter())
+            .zip(outbox.iter())
             .map(|(p, q)| p.as_ref().map_or(0, |p| p.len()) + q.len())
             .collect()
     }
 
-    /// Retries spilled messages; returns whether any remain.
-    fn flush_overflow(&self) -> bool {
-        let mut overflow = self.overflow.borrow_mut();
+    /// The outbox flusher task: once per loop iteration in which something was sent, moves
+    /// every target's queued messages into its ring and wakes each target (if it sleeps) once
+    /// for the whole batch. It runs after the tasks that were ready when the first message of
+    /// the batch was queued (monoio runs ready tasks in order), so all the hops that the
+    /// connections read in one completion batch travel together. Never returns; the runtime
+    /// is dropped without polling it at shutdown.
+    pub async fn flush_loop(self: Rc<Self>) {
+        loop {
+            std::future::poll_fn(|cx| {
+                if self.flush_due.get() {
+                    Poll::Ready(())
+                } else {
+                    self.flusher.set(Some(cx.waker().clone()));
+                    Poll::Pending
+                }
+            })
+            .await;
+            self.flush_due.set(false);
+            if self.flush_outbox() {
+                // A ring is full: the inbox task retries on every pass; make sure it runs.
+                self.node.wakes[self.id].kick();
+            }
+        }
+    }
+
+    /// Moves queued messages into the rings and wakes each target that got some (once);
+    /// returns whether any remain (a full ring).
+    fn flush_outbox(&self) -> bool {
+        let mut outbox = self.outbox.borrow_mut();
         let mut to = self.to.borrow_mut();
         let mut left = false;
-        for (target, queue) in overflow.iter_mut().enumerate() {
+        for (target, queue) in outbox.iter_mut().enumerate() {
             let mut pushed = false;
             while let Some(msg) = queue.pop_front() {
                 let Some(p) = to[target].as_mut() else { break };
@@ -672,7 +701,7 @@ impl Shard {
         let mut shutdown_started = false;
         loop {
             self.drain_inbox();
-            let spilled = self.flush_overflow();
+            let spilled = self.flush_outbox();
             if self.node.is_shutting_down() {
                 if !shutdown_started {
                     shutdown_started = true;
