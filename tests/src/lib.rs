@@ -6,6 +6,7 @@
 //! - [`cluster`]: cluster-mode nodes, `redis-cli --cluster` runs, waiting for agreement.
 //! - [`server`]: start, find, signal and reap `corekey` / `redis-server` processes.
 //! - [`gen`]: a seeded generator of command sequences for the differential test.
+//! - [`gen_list`]: the same for the list family (blocking commands included).
 //! - [`gen_set`]: the same for the set family.
 //! - [`gen_zset`]: the same for the sorted set family.
 //! - [`diff`]: decides whether two servers' replies to one command are "the same".
@@ -21,6 +22,7 @@ pub mod cluster;
 pub mod diff;
 pub mod gen;
 pub mod gen_hash;
+pub mod gen_list;
 pub mod gen_set;
 pub mod gen_zset;
 pub mod server;
