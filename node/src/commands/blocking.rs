@@ -826,6 +826,7 @@ async fn wait_across(
             .await;
             if served {
                 unregister(&txn, &registered).await;
+                client.info.blocked.set(false);
                 return Ended::Replied;
             }
             if registered.is_empty() {
