@@ -132,6 +132,9 @@ pub const REFERENCE_DIFFERENCES: &[Normalisation] = &[
     norm("ZUNION", None, Rule::ScoreText, SCORE_TEXT),
     norm("ZINTER", None, Rule::ScoreText, SCORE_TEXT),
     norm("ZDIFF", None, Rule::ScoreText, SCORE_TEXT),
+    norm("BZPOPMIN", None, Rule::ScoreText, SCORE_TEXT),
+    norm("BZPOPMAX", None, Rule::ScoreText, SCORE_TEXT),
+    norm("BZMPOP", None, Rule::ScoreText, SCORE_TEXT),
 ];
 
 /// Why scores may be written differently (see [`REFERENCE_DIFFERENCES`]).
