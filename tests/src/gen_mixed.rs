@@ -119,11 +119,21 @@ pub struct MixedGenerator {
 
 impl MixedGenerator {
     pub fn new(seed: u64) -> Self {
+        Self::with_list(seed, ListGenerator::new(seed))
+    }
+
+    /// The steps of [`MixedGenerator::new`] for a run against Valkey 8.0 itself: the list
+    /// steps of `ListGenerator::for_valkey` (LSET indexes within a C int).
+    pub fn for_valkey(seed: u64) -> Self {
+        Self::with_list(seed, ListGenerator::for_valkey(seed))
+    }
+
+    fn with_list(seed: u64, list: ListGenerator) -> Self {
         MixedGenerator {
             rng: SplitMix64::new(seed ^ 0x6d69_7865_6400_0000),
             strings: Generator::new(seed),
             hash: HashSteps::new(seed),
-            list: ListGenerator::new(seed),
+            list,
             set: SetGenerator::new(seed.wrapping_add(0x5e75)),
             zset: ZsetGenerator::new(seed),
             pending: VecDeque::new(),
