@@ -77,6 +77,11 @@ pub fn exec_key(
                     ks.watches.touched_exists(db, argv[p], exists);
                 }
             }
+            if let Some((other, i)) = other_db_key(argv, &out.buf[reply_start..]) {
+                if other < ks.dbs.len() {
+                    ks.watches.touched(other, argv[i]);
+                }
+            }
         }
     }
     // The write may have made keys ready for blocked clients: serve them now that it is done.
@@ -152,6 +157,27 @@ pub fn signals_key(argv: &[&[u8]], i: usize) -> bool {
         return i == 1 && !other_db;
     }
     true
+}
+
+/// The key a successful MOVE or COPY ... DB wrote in another database: (database, index of
+/// the key in `argv`), which Valkey signals as modified there.
+pub fn other_db_key(argv: &[&[u8]], reply: &[u8]) -> Option<(usize, usize)> {
+    if reply != b":1\r\n" {
+        return None;
+    }
+    let number = |a: &[u8]| std::str::from_utf8(a).ok()?.parse::<usize>().ok();
+    if argv[0].eq_ignore_ascii_case(b"MOVE") {
+        return Some((number(argv.get(2)?)?, 1));
+    }
+    if argv[0].eq_ignore_ascii_case(b"COPY") {
+        let at = argv
+            .iter()
+            .skip(3)
+            .position(|a| a.eq_ignore_ascii_case(b"DB"))?
+            + 3;
+        return Some((number(argv.get(at + 1)?)?, 2));
+    }
+    None
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -432,6 +432,18 @@ impl ClientSession {
                                         Some(&present),
                                     )
                                     .await;
+                                    let reply = &out.buf[reply_start..];
+                                    if let Some((other, i)) = dispatch::other_db_key(argv, reply) {
+                                        commands::transaction::touch_keys_present(
+                                            txn,
+                                            r,
+                                            other,
+                                            argv,
+                                            &[i],
+                                            None,
+                                        )
+                                        .await;
+                                    }
                                 }
                             }
                             None => {

@@ -218,7 +218,7 @@ fn queueing_rules() {
 /// (PERSIST without a TTL, SETNX, HSETNX of a present field, SREM of a missing member,
 /// RENAMENX onto a present key), a pop from an empty source across shards, DEL of a missing
 /// watched key across shards, a COPY from the watched key. Each write that does change the
-/// key aborts it.
+/// key aborts it, MOVE and COPY ... DB included (in the database they write to).
 #[test]
 fn watch_ignores_writes_that_change_nothing() {
     let server = Corekey::start(&[]);
@@ -272,5 +272,28 @@ fn watch_ignores_writes_that_change_nothing() {
             !exec_runs(&mut w, &mut o, setup, write),
             "EXEC ran after {write:?} (set up with {setup:?})"
         );
+    }
+    // MOVE and COPY ... DB change the key in the other database, where it is watched (COPY
+    // from a key of either shard).
+    let src = [key_on_shard("src", 0), key_on_shard("src", 1)];
+    let writes: [Vec<&str>; 3] = [
+        vec!["MOVE", &k, "2"],
+        vec!["COPY", &src[0], &k, "DB", "2"],
+        vec!["COPY", &src[1], &k, "DB", "2"],
+    ];
+    for write in &writes {
+        text(&mut o, &["FLUSHALL"]);
+        text(&mut o, &["MSET", &k, "v", &src[0], "v", &src[1], "v"]);
+        assert_eq!(text(&mut w, &["SELECT", "2"]), "+OK\r\n");
+        assert_eq!(text(&mut w, &["WATCH", &k]), "+OK\r\n");
+        assert_eq!(text(&mut o, write), ":1\r\n", "{write:?}");
+        assert_eq!(text(&mut w, &["MULTI"]), "+OK\r\n");
+        assert_eq!(text(&mut w, &["PING"]), "+QUEUED\r\n");
+        assert_eq!(
+            text(&mut w, &["EXEC"]),
+            "*-1\r\n",
+            "EXEC ran after {write:?}"
+        );
+        assert_eq!(text(&mut w, &["SELECT", "0"]), "+OK\r\n");
     }
 }
