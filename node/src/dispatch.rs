@@ -201,19 +201,24 @@ pub fn exec_key(
     {
         let mut ks = shard.ks.borrow_mut();
         let config = shard.config.borrow();
-        // Clients WATCHing a key a write command names see their EXEC fail. Marked here for
-        // every write (whatever the family marks itself): keys present before or after.
-        let watched = (!ks.watches.is_empty() && r.spec.has(commands::spec::flag::WRITE))
-            .then(|| {
-                let mut pos = Vec::new();
-                commands::key_positions(r.spec, argv, &mut pos)?;
-                let before: Vec<bool> = pos
-                    .iter()
-                    .map(|&p| ks.dbs[db].stored(argv[p], now_ms).is_some())
-                    .collect();
-                Some((pos, before))
-            })
-            .flatten();
+        // Clients WATCHing a key a write command names see their EXEC fail. The list, set,
+        // sorted set and hash commands mark the keys they change themselves, exactly where
+        // Valkey calls signalModifiedKey; for the others every write that succeeded marks
+        // its keys present before or after, unless its reply says it changed nothing.
+        let reply_start = out.buf.len();
+        let watched = (!ks.watches.is_empty()
+            && r.spec.has(commands::spec::flag::WRITE)
+            && !marks_own_keys(r.spec.group))
+        .then(|| {
+            let mut pos = Vec::new();
+            commands::key_positions(r.spec, argv, &mut pos)?;
+            let before: Vec<bool> = pos
+                .iter()
+                .map(|&p| ks.dbs[db].stored(argv[p], now_ms).is_some())
+                .collect();
+            Some((pos, before))
+        })
+        .flatten();
         let mut ctx = KeyCtx {
             ks: &mut ks,
             db,
@@ -222,11 +227,20 @@ pub fn exec_key(
             config: &config,
         };
         f(&mut ctx, argv);
-        if let Some((pos, before)) = watched {
-            for (p, existed) in pos.into_iter().zip(before) {
+        let changed = out.error_count() == before && !unchanged(argv, &out.buf[reply_start..]);
+        if let Some((pos, before)) = watched.filter(|_| changed) {
+            for (i, (p, existed)) in pos.into_iter().zip(before).enumerate() {
+                if !signals_key(argv, i) {
+                    continue;
+                }
                 let exists = ks.dbs[db].stored(argv[p], now_ms).is_some();
                 if existed || exists {
                     ks.watches.touched_exists(db, argv[p], exists);
+                }
+            }
+            if let Some((other, i)) = other_db_key(argv, &out.buf[reply_start..]) {
+                if other < ks.dbs.len() {
+                    ks.watches.touched(other, argv[i]);
                 }
             }
         }
@@ -236,6 +250,95 @@ pub fn exec_key(
     let failed = out.error_count() > before;
     let errors = out.take_errors();
     record(shard, r.id, t0, failed, errors)
+}
+
+/// Whether a group's commands mark the keys they change for WATCH themselves.
+fn marks_own_keys(group: commands::spec::Group) -> bool {
+    use commands::spec::Group;
+    matches!(
+        group,
+        Group::List | Group::Set | Group::SortedSet | Group::Hash
+    )
+}
+
+/// Whether the reply of a string or generic write says it changed nothing, where Valkey then
+/// does not call signalModifiedKey: a condition that did not hold (PERSIST, EXPIRE and its
+/// options, SETNX, MSETNX, RENAMENX, COPY, MOVE and SMOVE across shards answering 0; SET NX/XX answering nil without
+/// GET), SETRANGE of an empty string, GETEX without an option that changes the TTL.
+pub fn unchanged(argv: &[&[u8]], reply: &[u8]) -> bool {
+    let name = argv[0];
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    let zero = reply == b":0\r\n";
+    let nil = reply == b"$-1\r\n" || reply == b"_\r\n";
+    let has_word = |w: &str| {
+        argv[1..]
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(w.as_bytes()))
+    };
+    if zero
+        && [
+            "PERSIST",
+            "EXPIRE",
+            "PEXPIRE",
+            "EXPIREAT",
+            "PEXPIREAT",
+            "SETNX",
+            "MSETNX",
+            "RENAMENX",
+            "COPY",
+            "MOVE",
+            "SMOVE",
+        ]
+        .iter()
+        .any(|n| is(n))
+    {
+        return true;
+    }
+    if is("SET") && nil && !has_word("GET") {
+        return true;
+    }
+    if is("SETRANGE") && argv.get(3).is_some_and(|v| v.is_empty()) {
+        return true;
+    }
+    if is("GETEX") {
+        // Only EX, PX, EXAT, PXAT (a new TTL) and a PERSIST that removed one change the key;
+        // a PERSIST on a key without a TTL is not told apart here and counts as a change.
+        return argv.len() == 2;
+    }
+    false
+}
+
+/// Whether a write that changed something signals its `i`-th key (in key-spec order) as
+/// modified: all of them, except that COPY signals only its destination, and that one only
+/// in the current database (with a DB option the copy lands in another; its watchers there
+/// are not marked).
+pub fn signals_key(argv: &[&[u8]], i: usize) -> bool {
+    if argv[0].eq_ignore_ascii_case(b"COPY") {
+        let other_db = argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"DB"));
+        return i == 1 && !other_db;
+    }
+    true
+}
+
+/// The key a successful MOVE or COPY ... DB wrote in another database: (database, index of
+/// the key in `argv`), which Valkey signals as modified there.
+pub fn other_db_key(argv: &[&[u8]], reply: &[u8]) -> Option<(usize, usize)> {
+    if reply != b":1\r\n" {
+        return None;
+    }
+    let number = |a: &[u8]| std::str::from_utf8(a).ok()?.parse::<usize>().ok();
+    if argv[0].eq_ignore_ascii_case(b"MOVE") {
+        return Some((number(argv.get(2)?)?, 1));
+    }
+    if argv[0].eq_ignore_ascii_case(b"COPY") {
+        let at = argv
+            .iter()
+            .skip(3)
+            .position(|a| a.eq_ignore_ascii_case(b"DB"))?
+            + 3;
+        return Some((number(argv.get(at + 1)?)?, 2));
+    }
+    None
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -383,10 +383,12 @@ impl ClientSession {
                         self.flush(out).await;
                         let t0 = Instant::now();
                         let before = out.error_count();
+                        let reply_start = out.buf.len();
                         match spec.multi {
                             Some(coord) => {
-                                // With WATCHers about, a write marks its keys under the
-                                // locks it then runs with.
+                                // With WATCHers about, a write runs under locks on its
+                                // shards and, unless it failed, marks its keys before
+                                // they are released (so no EXEC checks in between).
                                 let held = if spec.has(commands::spec::flag::WRITE)
                                     && self.shard.node.watching_clients.load(Ordering::Relaxed) > 0
                                 {
@@ -396,15 +398,14 @@ impl ClientSession {
                                         .map(|&p| self.shard.shard_of_key(argv[p]))
                                         .collect();
                                     let txn = Txn::lock(&self.shard, targets).await;
-                                    commands::transaction::touch_keys(
+                                    let present = commands::transaction::keys_present(
                                         &txn,
-                                        r,
                                         self.state.db,
                                         argv,
                                         &self.key_pos,
                                     )
                                     .await;
-                                    Some(txn)
+                                    Some((txn, present))
                                 } else {
                                     None
                                 };
@@ -415,9 +416,43 @@ impl ClientSession {
                                     argv,
                                     key_pos: &self.key_pos,
                                     out,
-                                    txn: held.as_ref(),
+                                    txn: held.as_ref().map(|(txn, _)| txn),
                                 })
-                                .await
+                                .await;
+                                // List commands mark what they change themselves.
+                                let changed = out.error_count() == before
+                                    && spec.group != commands::spec::Group::List
+                                    && !dispatch::unchanged(argv, &out.buf[reply_start..]);
+                                if let (Some((txn, present)), true) = (&held, changed) {
+                                    let signalled: Vec<usize> = (0..self.key_pos.len())
+                                        .filter(|&i| dispatch::signals_key(argv, i))
+                                        .collect();
+                                    let pos: Vec<usize> =
+                                        signalled.iter().map(|&i| self.key_pos[i]).collect();
+                                    let present: Vec<bool> =
+                                        signalled.iter().map(|&i| present[i]).collect();
+                                    commands::transaction::touch_keys_present(
+                                        txn,
+                                        r,
+                                        self.state.db,
+                                        argv,
+                                        &pos,
+                                        Some(&present),
+                                    )
+                                    .await;
+                                    let reply = &out.buf[reply_start..];
+                                    if let Some((other, i)) = dispatch::other_db_key(argv, reply) {
+                                        commands::transaction::touch_keys_present(
+                                            txn,
+                                            r,
+                                            other,
+                                            argv,
+                                            &[i],
+                                            None,
+                                        )
+                                        .await;
+                                    }
+                                }
                             }
                             None => {
                                 out.err("-CROSSSLOT Keys in request don't hash to the same slot")

@@ -90,12 +90,14 @@ impl TimeoutError {
 }
 
 /// A timeout in seconds (a float, as Valkey reads it in `long double`) as milliseconds,
-/// rounded up; 0 means "forever".
-pub fn timeout_ms(s: &[u8]) -> Result<i64, TimeoutError> {
+/// rounded up; 0 means "forever". Valkey turns it into a deadline by adding the time now
+/// (`now_ms`, milliseconds since the epoch) and refuses one that would overflow.
+pub fn timeout_ms(s: &[u8], now_ms: i64) -> Result<i64, TimeoutError> {
     let mut ms: libc::c_longlong = 0;
     // SAFETY: pointer and length describe `s`; the C side writes one long long into `ms`.
     let r = unsafe { ck_ld_timeout_ms(s.as_ptr(), s.len(), &mut ms) };
     match r {
+        0 if ms > 0 && ms.checked_add(now_ms).is_none() => Err(TimeoutError::OutOfRange),
         0 => Ok(ms),
         1 => Err(TimeoutError::NotAFloat),
         2 => Err(TimeoutError::OutOfRange),
@@ -361,13 +363,18 @@ mod tests {
     /// Timeouts parse as Valkey's getTimeoutFromObjectOrReply reads seconds.
     #[test]
     fn timeouts() {
-        assert_eq!(timeout_ms(b"0"), Ok(0));
-        assert_eq!(timeout_ms(b"0.1"), Ok(100));
-        assert_eq!(timeout_ms(b"0.0001"), Ok(1));
-        assert_eq!(timeout_ms(b"1e3"), Ok(1_000_000));
-        assert_eq!(timeout_ms(b"-1"), Err(TimeoutError::Negative));
-        assert_eq!(timeout_ms(b"x"), Err(TimeoutError::NotAFloat));
-        assert_eq!(timeout_ms(b"inf"), Err(TimeoutError::OutOfRange));
+        let now = 1_700_000_000_000;
+        assert_eq!(timeout_ms(b"0", now), Ok(0));
+        assert_eq!(timeout_ms(b"0.1", now), Ok(100));
+        assert_eq!(timeout_ms(b"0.0001", now), Ok(1));
+        assert_eq!(timeout_ms(b"1e3", now), Ok(1_000_000));
+        assert_eq!(timeout_ms(b"-1", now), Err(TimeoutError::Negative));
+        assert_eq!(timeout_ms(b"x", now), Err(TimeoutError::NotAFloat));
+        assert_eq!(timeout_ms(b"inf", now), Err(TimeoutError::OutOfRange));
+        // Fits a long long as milliseconds, but not once the time now is added.
+        let huge = b"9223372036854775";
+        assert_eq!(timeout_ms(huge, 0), Ok(9_223_372_036_854_775_000));
+        assert_eq!(timeout_ms(huge, now), Err(TimeoutError::OutOfRange));
     }
 
     /// Glob patterns behave as Valkey's stringmatchlen.

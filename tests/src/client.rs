@@ -165,21 +165,50 @@ pub fn encode_into<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
     }
 }
 
-/// Shows bytes as readable text: printable ASCII as is, `\r`, `\n`, `\\`, `"` and others escaped.
+/// Runs of one byte at least this long are shown as `[x × n]` by [`escape`].
+const RUN_SHOWN_SHORT: usize = 32;
+
+/// Shows bytes as readable text: printable ASCII as is, `\r`, `\n`, `\\`, `"` and others
+/// escaped, and a long run of one byte as `[x × n]` (so a report with 9000-byte values stays
+/// readable).
 pub fn escape(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'\r' => s.push_str("\\r"),
-            b'\n' => s.push_str("\\n"),
-            b'\t' => s.push_str("\\t"),
-            b'\\' => s.push_str("\\\\"),
-            b'"' => s.push_str("\\\""),
-            0x20..=0x7e => s.push(char::from(b)),
-            _ => s.push_str(&format!("\\x{b:02x}")),
+    let mut s = String::with_capacity(bytes.len().min(4096));
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let run = bytes[i..]
+            .iter()
+            .take(RUN_SHOWN_SHORT)
+            .take_while(|&&x| x == b)
+            .count();
+        let run = if run == RUN_SHOWN_SHORT {
+            bytes[i..].iter().take_while(|&&x| x == b).count()
+        } else {
+            run
+        };
+        if run >= RUN_SHOWN_SHORT {
+            s.push('[');
+            escape_byte(&mut s, b);
+            s.push_str(&format!(" × {run}]"));
+            i += run;
+        } else {
+            escape_byte(&mut s, b);
+            i += 1;
         }
     }
     s
+}
+
+fn escape_byte(s: &mut String, b: u8) {
+    match b {
+        b'\r' => s.push_str("\\r"),
+        b'\n' => s.push_str("\\n"),
+        b'\t' => s.push_str("\\t"),
+        b'\\' => s.push_str("\\\\"),
+        b'"' => s.push_str("\\\""),
+        0x20..=0x7e => s.push(char::from(b)),
+        _ => s.push_str(&format!("\\x{b:02x}")),
+    }
 }
 
 /// Shows a command as `"SET" "k" "v"`.

@@ -44,10 +44,10 @@ pub enum Rule {
     /// HELLO: the same map (or RESP2 array) of fields in the same order, with the values of
     /// `server`, `version` and `id` not compared.
     HelloFields,
-    /// OBJECT ENCODING of a set: corekey's "listpack" may stand against the reference's
-    /// "hashtable"; the runner then checks that the key holds a set on both, small enough
-    /// for a listpack.
-    SetListpack,
+    /// OBJECT ENCODING of a set or a list: corekey's "listpack" may stand against the
+    /// reference's "hashtable" (a set) or "quicklist" (a list); the runner then checks that
+    /// the key holds a set (or a list) on both, small enough for a listpack.
+    CompactEncoding,
     /// Replies carrying scores: the same structure and bytes, except that a bulk string or a
     /// RESP3 double may be written differently when both texts read as the same double
     /// (same bits, so -0 and 0 still differ).
@@ -113,7 +113,7 @@ pub const NORMALISATIONS: &[Normalisation] = &[
 #[rustfmt::skip]
 pub const REFERENCE_DIFFERENCES: &[Normalisation] = &[
     norm("OBJECT", Some("IDLETIME"), Rule::IdleTime(2), "redis 7.0 keeps 0..=9999 as shared objects whose idle time is not the key's; Valkey 8.1 stores no shared integers in the keyspace (valkey-io/valkey#1186)"),
-    norm("OBJECT", Some("ENCODING"), Rule::SetListpack, "sets gained a listpack encoding in Redis 7.2 (redis/redis#11290), which Valkey 8 has; redis 7.0 keeps small sets that are not all integers (and SPOP's survivors) as hashtables"),
+    norm("OBJECT", Some("ENCODING"), Rule::CompactEncoding, "sets (redis/redis#11290) and lists (redis/redis#11303) gained a listpack encoding in Redis 7.2, which Valkey 8 has; redis 7.0 keeps small sets that are not all integers (and SPOP's survivors) as hashtables, and every list as a quicklist"),
     // Valkey 8 prints a score as the shortest text that reads back as the same double
     // (fpconv_dtoa, from redis/redis#10587 in Redis 7.2, which Valkey forked);
     // redis-server 7.0 prints "%.17g" (0.1 is "0.10000000000000001"). Only the text
@@ -132,6 +132,9 @@ pub const REFERENCE_DIFFERENCES: &[Normalisation] = &[
     norm("ZUNION", None, Rule::ScoreText, SCORE_TEXT),
     norm("ZINTER", None, Rule::ScoreText, SCORE_TEXT),
     norm("ZDIFF", None, Rule::ScoreText, SCORE_TEXT),
+    norm("BZPOPMIN", None, Rule::ScoreText, SCORE_TEXT),
+    norm("BZPOPMAX", None, Rule::ScoreText, SCORE_TEXT),
+    norm("BZMPOP", None, Rule::ScoreText, SCORE_TEXT),
 ];
 
 /// Why scores may be written differently (see [`REFERENCE_DIFFERENCES`]).
@@ -182,9 +185,11 @@ pub fn compare(command: &[Vec<u8>], a: &Frame, b: &Frame) -> Result<(), String> 
             (Some(x), Some(y)) => x == y,
             _ => false,
         },
-        Rule::SetListpack => {
+        Rule::CompactEncoding => {
             a.reply == Reply::Bulk(b"listpack".to_vec())
-                && b.reply == Reply::Bulk(b"hashtable".to_vec())
+                && [&b"hashtable"[..], b"quicklist"]
+                    .iter()
+                    .any(|e| b.reply == Reply::Bulk(e.to_vec()))
         }
         Rule::ScoreText => same_but_score_text(&a.reply, &b.reply),
         Rule::RandomShape => same_shape(&a.reply, &b.reply),
@@ -314,7 +319,8 @@ pub trait StepSource {
     fn state_keys(&self) -> &[&[u8]] {
         KEYS
     }
-    /// The commands the state check reads each key with (the key is their last argument).
+    /// The commands the state check reads each key with: the first word, then the key, then
+    /// the other words ("LRANGE 0 -1" reads `LRANGE key 0 -1`).
     fn state_reads(&self) -> &[&str] {
         &["GET", "PTTL"]
     }
@@ -353,6 +359,55 @@ impl StepSource for Generator {
 /// the step, the command, both replies and the steps before it.
 pub fn run_seed(a: Side, b: Side, seed: u64, steps: usize) -> Result<(), String> {
     run_source(a, b, seed, steps, &mut Generator::new(seed))
+}
+
+/// The seeds a differential test runs: `COREKEY_DIFF_SEED=<seed>` replays one,
+/// `COREKEY_DIFF_SEEDS=<n>` soaks with seeds 1..=n, else `default`.
+pub fn seeds_from_env(default: &[u64]) -> Vec<u64> {
+    let var = |name: &str| {
+        std::env::var(name).ok().map(|s| {
+            s.parse::<u64>()
+                .unwrap_or_else(|_| panic!("{name} must be an integer"))
+        })
+    };
+    if let Some(seed) = var("COREKEY_DIFF_SEED") {
+        return vec![seed];
+    }
+    match var("COREKEY_DIFF_SEEDS") {
+        Some(n) => (1..=n).collect(),
+        None => default.to_vec(),
+    }
+}
+
+/// Runs `steps` steps of each seed's source (`make(seed)`) and panics with every mismatch
+/// report; stops early when `both_alive` says a server no longer answers.
+pub fn run_seeds<S: StepSource>(
+    a: Side,
+    b: Side,
+    seeds: &[u64],
+    steps: usize,
+    make: impl Fn(u64) -> S,
+    both_alive: impl Fn() -> bool,
+) {
+    let mut reports = Vec::new();
+    for &seed in seeds {
+        if let Err(report) = run_source(a, b, seed, steps, &mut make(seed)) {
+            reports.push(report);
+            if !both_alive() {
+                reports.push(
+                    "a server no longer answers PING; the remaining seeds were not run".into(),
+                );
+                break;
+            }
+        }
+    }
+    assert!(
+        reports.is_empty(),
+        "{} of {} seeds differ:\n\n{}",
+        reports.len(),
+        seeds.len(),
+        reports.join("\n\n")
+    );
 }
 
 /// [`run_seed`] with the steps of `source` (made from `seed`, which the report names).
@@ -448,7 +503,11 @@ fn state_check((ca, a): Pair, (cb, b): Pair, keys: &[&[u8]], reads: &[&str]) -> 
         commands.push(vec![b"DBSIZE".to_vec()]);
         for key in keys {
             for read in reads {
-                commands.push(vec![read.as_bytes().to_vec(), key.to_vec()]);
+                let mut words = read.split(' ').map(|w| w.as_bytes().to_vec());
+                let mut cmd: Vec<Vec<u8>> = words.next().into_iter().collect();
+                cmd.push(key.to_vec());
+                cmd.extend(words);
+                commands.push(cmd);
             }
         }
     }
@@ -508,8 +567,8 @@ fn command_step(
     };
     let compared = judged.unwrap_or_else(|| {
         compare(cmd, &ra, &rb).and_then(|()| {
-            if rule_for(cmd) == Rule::SetListpack && ra.raw != rb.raw {
-                set_fits_listpack(cmd, (&mut *ca, a), (&mut *cb, b))
+            if rule_for(cmd) == Rule::CompactEncoding && ra.raw != rb.raw {
+                fits_listpack(cmd, &rb, (&mut *ca, a), (&mut *cb, b))
             } else {
                 Ok(())
             }
@@ -549,22 +608,51 @@ fn command_step(
 /// servers of a differential run keep.
 const SET_LISTPACK_ENTRIES_MAX: usize = 128;
 const SET_LISTPACK_VALUE_MAX: usize = 64;
+/// The bytes of Valkey's default `list-max-listpack-size` (-2: 8 KiB).
+const LIST_LISTPACK_BYTES_MAX: usize = 8192;
 
-/// For [`Rule::SetListpack`]: the key of `OBJECT ENCODING key` must hold a set on both servers
-/// (TYPE does not touch the key), small enough to be a listpack (SMEMBERS on the first).
-fn set_fits_listpack(cmd: &[Vec<u8>], (ca, a): Pair, (cb, b): Pair) -> Result<(), String> {
+/// For [`Rule::CompactEncoding`]: the key of `OBJECT ENCODING key` must hold a set (when the
+/// reference said "hashtable") or a list ("quicklist") on both servers (TYPE does not touch
+/// the key), small enough to be a listpack (SMEMBERS or LRANGE on the first).
+fn fits_listpack(
+    cmd: &[Vec<u8>],
+    reference: &Frame,
+    (ca, a): Pair,
+    (cb, b): Pair,
+) -> Result<(), String> {
     let Some(key) = cmd.get(2) else {
         return Err("OBJECT ENCODING without a key".into());
     };
+    let list = reference.reply == Reply::Bulk(b"quicklist".to_vec());
+    let want_type: &[u8] = if list { b"+list\r\n" } else { b"+set\r\n" };
     let kind = [b"TYPE".to_vec(), key.clone()];
     for (c, s) in [(&mut *ca, a), (cb, b)] {
         let r = call(c, s, &kind)?;
-        if r.raw != b"+set\r\n" {
+        if r.raw != want_type {
             return Err(format!(
-                "listpack against hashtable, but TYPE on {} answered \"{r}\"",
+                "listpack against {}, but TYPE on {} answered \"{r}\"",
+                reference.reply.as_bytes().map(escape).unwrap_or_default(),
                 s.name
             ));
         }
+    }
+    if list {
+        let range = [
+            b"LRANGE".to_vec(),
+            key.clone(),
+            b"0".to_vec(),
+            b"-1".to_vec(),
+        ];
+        let elements = picked_members(&call(ca, a, &range)?.reply).unwrap_or_default();
+        let bytes = listpack_bytes_counted(&elements);
+        if bytes > LIST_LISTPACK_BYTES_MAX {
+            return Err(format!(
+                "{} says listpack for a list of {} elements, which count {bytes} bytes, more than {LIST_LISTPACK_BYTES_MAX}",
+                a.name,
+                elements.len()
+            ));
+        }
+        return Ok(());
     }
     let members = member_set(&call(ca, a, &[b"SMEMBERS".to_vec(), key.clone()])?.reply);
     if members.len() > SET_LISTPACK_ENTRIES_MAX
@@ -577,6 +665,32 @@ fn set_fits_listpack(cmd: &[Vec<u8>], (ca, a): Pair, (cb, b): Pair) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// A listpack's header (total bytes, element count) and end byte.
+const LISTPACK_HEADER_BYTES: usize = 7;
+
+/// A lower bound on what Valkey counts for a list it keeps as a listpack: the header, and the
+/// length of each element that is not an integer. Valkey checks a listpack's bytes plus the
+/// raw lengths of the elements a write adds (`listTypeTryConvertListpack`) against the limit,
+/// not the bytes they then take (1 to 5 more each), and counts none for an integer LMOVE
+/// carries out of a quicklist; a non-integer's entry takes at least its length. So a listpack
+/// may pass 8192 bytes, but not this count.
+pub fn listpack_bytes_counted(elements: &[Vec<u8>]) -> usize {
+    LISTPACK_HEADER_BYTES
+        + elements
+            .iter()
+            .filter(|e| canonical_i64(e).is_none())
+            .map(Vec::len)
+            .sum::<usize>()
+}
+
+/// The integer a text is the canonical decimal form of (no sign but a leading '-', no
+/// leading zero, no "-0"), as Valkey's `lpStringToInt64` and `string2ll` read them.
+fn canonical_i64(text: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(text).ok()?;
+    let v: i64 = s.parse().ok()?;
+    (v.to_string() == s).then_some(v)
 }
 
 /// Whether either server holds the value of the key of `OBJECT IDLETIME key` as a shared
@@ -1046,20 +1160,36 @@ mod tests {
         .is_err());
     }
 
-    /// OBJECT ENCODING lets corekey's listpack stand against the reference's hashtable, and
-    /// nothing else (the runner then checks that the key is a set small enough for one).
+    /// OBJECT ENCODING lets corekey's listpack stand against the reference's hashtable or
+    /// quicklist, and nothing else (the runner then checks that the key is a set or a list
+    /// small enough for one).
     #[test]
-    fn set_listpack_against_hashtable() {
+    fn listpack_against_hashtable_or_quicklist() {
         let c = cmd(&["OBJECT", "ENCODING", "s"]);
-        let (listpack, hashtable, intset) = (
+        let (listpack, hashtable, intset, quicklist) = (
             frame(b"$8\r\nlistpack\r\n"),
             frame(b"$9\r\nhashtable\r\n"),
             frame(b"$6\r\nintset\r\n"),
+            frame(b"$9\r\nquicklist\r\n"),
         );
         assert!(compare(&c, &listpack, &hashtable).is_ok());
+        assert!(compare(&c, &listpack, &quicklist).is_ok());
         assert!(compare(&c, &hashtable, &listpack).is_err());
+        assert!(compare(&c, &quicklist, &listpack).is_err());
         assert!(compare(&c, &intset, &hashtable).is_err());
         assert!(compare(&c, &listpack, &intset).is_err());
+        assert!(compare(&c, &hashtable, &quicklist).is_err());
+    }
+
+    /// The listpack plausibility count: the header, and non-integers' lengths only.
+    #[test]
+    fn listpack_counts() {
+        let elements: Vec<Vec<u8>> = [&b"0"[..], b"-9223372036854775808", b"-0", b"01", b"", b"ab"]
+            .iter()
+            .map(|e| e.to_vec())
+            .collect();
+        assert_eq!(listpack_bytes_counted(&elements), 7 + 2 + 2 + 2);
+        assert_eq!(listpack_bytes_counted(&[vec![b'x'; 8185]]), 8192);
     }
 
     /// Random picks compare by shape only; errors stay exact.

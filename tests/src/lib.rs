@@ -6,6 +6,8 @@
 //! - [`cluster`]: cluster-mode nodes, `redis-cli --cluster` runs, waiting for agreement.
 //! - [`server`]: start, find, signal and reap `corekey` / `redis-server` processes.
 //! - [`gen`]: a seeded generator of command sequences for the differential test.
+//! - [`gen_list`]: the same for the list family (blocking commands included).
+//! - [`gen_mixed`]: every family at once on one key space, with transactions and pub/sub.
 //! - [`gen_set`]: the same for the set family.
 //! - [`gen_zset`]: the same for the sorted set family.
 //! - [`diff`]: decides whether two servers' replies to one command are "the same".
@@ -21,6 +23,8 @@ pub mod cluster;
 pub mod diff;
 pub mod gen;
 pub mod gen_hash;
+pub mod gen_list;
+pub mod gen_mixed;
 pub mod gen_set;
 pub mod gen_zset;
 pub mod server;

@@ -480,29 +480,53 @@ impl RedisServer {
     /// Starts `redis-server` without persistence. None (after printing a notice) when it is
     /// not installed outside CI; under `CI=true` a missing redis-server fails the test.
     pub fn start() -> Option<RedisServer> {
+        Self::start_with(&[])
+    }
+
+    /// Same, with more configuration flags (`--hz 100`, …).
+    pub fn start_with(extra_args: &[&str]) -> Option<RedisServer> {
         let bin = crate::require_tool("redis-server", "redis-server")?;
-        Some(RedisServer(Server::start(
-            "redis-server",
-            &bin,
-            |port, dir| {
-                let mut args = [
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--daemonize",
-                    "no",
-                ]
-                .map(OsString::from)
-                .to_vec();
-                args.extend(["--dir".into(), dir.as_os_str().to_owned()]);
-                args
-            },
-        )))
+        Some(Self::start_program("redis-server", &bin, extra_args))
+    }
+
+    /// Starts a Valkey 8 server (valkey-server takes redis-server's flags) for the tests that
+    /// check corekey against Valkey itself where redis 7.0 differs: `COREKEY_VALKEY_BIN`, else
+    /// `valkey-server` in `PATH`. None (after printing a notice) when there is none, also under
+    /// CI: Valkey 8 is not a package of the CI image, so these checks are for a developer's
+    /// machine.
+    pub fn start_valkey(extra_args: &[&str]) -> Option<RedisServer> {
+        let bin = std::env::var_os("COREKEY_VALKEY_BIN")
+            .map(PathBuf::from)
+            .or_else(|| crate::find_in_path("valkey-server"));
+        let Some(bin) = bin else {
+            eprintln!(
+                "SKIPPED: no Valkey server (set COREKEY_VALKEY_BIN or put valkey-server in PATH)"
+            );
+            return None;
+        };
+        Some(Self::start_program("valkey-server", &bin, extra_args))
+    }
+
+    fn start_program(name: &str, bin: &Path, extra_args: &[&str]) -> RedisServer {
+        RedisServer(Server::start(name, bin, |port, dir| {
+            let mut args = [
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ]
+            .map(OsString::from)
+            .to_vec();
+            args.extend(["--dir".into(), dir.as_os_str().to_owned()]);
+            args.extend(extra_args.iter().map(OsString::from));
+            args
+        }))
     }
 }
 

@@ -61,6 +61,67 @@ fn redis_benchmark_runs_clean() {
     }
 }
 
+/// redis-benchmark's data-type tests (lists, sets, hashes, sorted sets, LRANGE of 100
+/// elements), pipelined 16 deep, run to the end with no error: none in its output, and none
+/// counted by the server (INFO stats `total_error_replies`). Under CI=true a missing
+/// redis-benchmark fails the test.
+#[test]
+fn redis_benchmark_data_types_run_clean() {
+    let Some(bench) = require_tool("redis-benchmark", "redis-tools") else {
+        return;
+    };
+    let server = Corekey::start(&[]);
+    let port = server.port().to_string();
+    let args = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100",
+        "-P",
+        "16",
+        "-n",
+        "20000",
+        "-q",
+    ];
+    let done = run_to_exit("redis-benchmark", &bench, &args, BENCHMARK_DEADLINE);
+    let output = format!("{}\n{}", done.stdout, done.stderr);
+    assert!(
+        done.status.success(),
+        "redis-benchmark exited with {:?}:\n{output}",
+        done.status
+    );
+    let errors: Vec<&str> = output
+        .split(['\r', '\n'])
+        .filter(|l| l.to_ascii_lowercase().contains("err"))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "redis-benchmark reported errors: {errors:#?}"
+    );
+    for test in [
+        "LPUSH:",
+        "RPUSH:",
+        "LPOP:",
+        "RPOP:",
+        "SADD:",
+        "HSET:",
+        "SPOP:",
+        "ZADD:",
+        "ZPOPMIN:",
+        "LPUSH (needed to benchmark LRANGE):",
+        "LRANGE_100 (first 100 elements):",
+    ] {
+        assert!(output.contains(test), "no result for {test} in:\n{output}");
+    }
+    let stats = server.client().call_text(&["INFO", "stats"]);
+    assert!(
+        stats.contains("total_error_replies:0\r\n"),
+        "corekey answered errors during the benchmark:\n{stats}"
+    );
+}
+
 /// redis-cli, non-interactive, can set and read a key.
 #[test]
 fn redis_cli_set_get() {

@@ -212,3 +212,88 @@ fn queueing_rules() {
     assert!(info.contains("watching_clients:1\r\n"), "{info}");
     assert!(info.contains("total_watched_keys:2\r\n"), "{info}");
 }
+
+/// A write by another client that changes nothing does not abort a WATCHer's EXEC, as in
+/// Valkey (no signalModifiedKey): one that fails (WRONGTYPE), a condition that does not hold
+/// (PERSIST without a TTL, SETNX, HSETNX of a present field, SREM of a missing member,
+/// RENAMENX onto a present key), a pop from an empty source across shards, DEL of a missing
+/// watched key across shards, a COPY from the watched key. Each write that does change the
+/// key aborts it, MOVE and COPY ... DB included (in the database they write to).
+#[test]
+fn watch_ignores_writes_that_change_nothing() {
+    let server = Corekey::start(&[]);
+    let mut w = server.client();
+    let mut o = server.client();
+    let (k, other) = (key_on_shard("w", 0), key_on_shard("w-other", 1));
+    let exec_runs = |w: &mut Conn, o: &mut Conn, setup: &[&str], write: &[&str]| -> bool {
+        text(o, &["FLUSHALL"]);
+        if !setup.is_empty() {
+            text(o, setup);
+        }
+        assert_eq!(text(w, &["WATCH", &k]), "+OK\r\n");
+        text(o, write);
+        assert_eq!(text(w, &["MULTI"]), "+OK\r\n");
+        assert_eq!(text(w, &["PING"]), "+QUEUED\r\n");
+        let r = text(w, &["EXEC"]);
+        assert!(r == "*1\r\n+PONG\r\n" || r == "*-1\r\n", "EXEC: {r}");
+        r == "*1\r\n+PONG\r\n"
+    };
+    let unchanged: &[(&[&str], &[&str])] = &[
+        (&["RPUSH", &k, "x"], &["HSETNX", &k, "f", "v"]),
+        (&["RPUSH", &k, "x"], &["PERSIST", &k]),
+        (&["SET", &k, "x"], &["SETNX", &k, "y"]),
+        (&["HSET", &k, "f", "v"], &["HSETNX", &k, "f", "w"]),
+        (&["SADD", &k, "m"], &["SREM", &k, "nope"]),
+        (&["SET", &k, "x"], &["LMOVE", &other, &k, "LEFT", "LEFT"]),
+        (&["MSET", &k, "x", &other, "y"], &["RENAMENX", &other, &k]),
+        (&[], &["DEL", &k, &other]),
+        (&["SET", &k, "x"], &["COPY", &k, &other]),
+        (&["SET", &k, "x"], &["SET", &k, "y", "NX"]),
+    ];
+    for (setup, write) in unchanged {
+        assert!(
+            exec_runs(&mut w, &mut o, setup, write),
+            "EXEC aborted after {write:?} (set up with {setup:?})"
+        );
+    }
+    let changed: &[(&[&str], &[&str])] = &[
+        (&["SET", &k, "x"], &["SET", &k, "x"]),
+        (&["HSET", &k, "f", "v"], &["HSETNX", &k, "g", "w"]),
+        (
+            &["RPUSH", &other, "x"],
+            &["LMOVE", &other, &k, "LEFT", "LEFT"],
+        ),
+        (&["SET", &k, "x"], &["DEL", &k, &other]),
+        (&["SET", &other, "x"], &["COPY", &other, &k]),
+        (&["SET", &k, "x"], &["EXPIRE", &k, "100"]),
+    ];
+    for (setup, write) in changed {
+        assert!(
+            !exec_runs(&mut w, &mut o, setup, write),
+            "EXEC ran after {write:?} (set up with {setup:?})"
+        );
+    }
+    // MOVE and COPY ... DB change the key in the other database, where it is watched (COPY
+    // from a key of either shard).
+    let src = [key_on_shard("src", 0), key_on_shard("src", 1)];
+    let writes: [Vec<&str>; 3] = [
+        vec!["MOVE", &k, "2"],
+        vec!["COPY", &src[0], &k, "DB", "2"],
+        vec!["COPY", &src[1], &k, "DB", "2"],
+    ];
+    for write in &writes {
+        text(&mut o, &["FLUSHALL"]);
+        text(&mut o, &["MSET", &k, "v", &src[0], "v", &src[1], "v"]);
+        assert_eq!(text(&mut w, &["SELECT", "2"]), "+OK\r\n");
+        assert_eq!(text(&mut w, &["WATCH", &k]), "+OK\r\n");
+        assert_eq!(text(&mut o, write), ":1\r\n", "{write:?}");
+        assert_eq!(text(&mut w, &["MULTI"]), "+OK\r\n");
+        assert_eq!(text(&mut w, &["PING"]), "+QUEUED\r\n");
+        assert_eq!(
+            text(&mut w, &["EXEC"]),
+            "*-1\r\n",
+            "EXEC ran after {write:?}"
+        );
+        assert_eq!(text(&mut w, &["SELECT", "0"]), "+OK\r\n");
+    }
+}

@@ -41,7 +41,10 @@ pub struct BlockSpec {
     pub attempt: AttemptFn,
     /// The attempt over keys of several shards, inside a transaction holding them all.
     pub attempt_across: for<'a> fn(Across<'a>) -> multi::LocalFutOut<'a, bool>,
-    /// The reply when the time is up.
+    /// The reply when the command may not wait (inside EXEC; Valkey's `deny_blocking`
+    /// replies, which differ by command). A command that waited and timed out always answers
+    /// a null array, as Valkey's `replyToBlockedClientTimedOut` does for lists and sorted
+    /// sets (BLMOVE too, whose `deny_blocking` reply is a null bulk string).
     pub timeout_reply: fn(&mut Out),
     /// The value type whose keys can serve the command.
     pub type_name: &'static str,
@@ -150,7 +153,7 @@ fn null(out: &mut Out) {
 
 /// Checks a timeout argument; false after Valkey's error reply.
 fn timeout_ok(out: &mut Out, arg: &[u8]) -> bool {
-    match crate::util::timeout_ms(arg) {
+    match crate::util::timeout_ms(arg, unix_ms()) {
         Ok(_) => true,
         Err(e) => {
             out.err(e.text());
@@ -556,7 +559,7 @@ pub async fn run(
     let Some(t_idx) = (spec.prepare)(out, argv) else {
         return Ended::Replied;
     };
-    let timeout = crate::util::timeout_ms(argv[t_idx]).unwrap_or(0);
+    let timeout = crate::util::timeout_ms(argv[t_idx], unix_ms()).unwrap_or(0);
     let deadline = (timeout > 0)
         .then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout as u64));
     let mut targets: Vec<usize> = key_pos
@@ -624,7 +627,7 @@ pub async fn run(
             Attempt::Blocked(id) => id,
         };
         client.info.blocked.set(true);
-        let ended = wait_local(shard, target, waiter, &mut reply, deadline, spec, out, peer).await;
+        let ended = wait_local(shard, target, waiter, &mut reply, deadline, out, peer).await;
         client.info.blocked.set(false);
         return ended;
     }
@@ -712,14 +715,12 @@ async fn until(deadline: Option<std::time::Instant>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn wait_local(
     shard: &Rc<Shard>,
     target: usize,
     waiter: usize,
     reply: &mut crate::shard::Ticket,
     deadline: Option<std::time::Instant>,
-    spec: &'static BlockSpec,
     out: &mut Out,
     peer: &mut Peer<'_>,
 ) -> Ended {
@@ -746,7 +747,7 @@ async fn wait_local(
         if timed_out {
             let ended = cancel_local(shard, target, waiter, reply, out, Ended::Replied).await;
             if out.buf.is_empty() {
-                (spec.timeout_reply)(out);
+                out.null_array();
             }
             return ended;
         }
@@ -825,6 +826,7 @@ async fn wait_across(
             .await;
             if served {
                 unregister(&txn, &registered).await;
+                client.info.blocked.set(false);
                 return Ended::Replied;
             }
             if registered.is_empty() {
@@ -863,7 +865,7 @@ async fn wait_across(
             _ = peer.readable() => { readable = true; }
         }
         if timed_out {
-            (spec.timeout_reply)(out);
+            out.null_array();
             return leave_across(shard, targets, &registered, client, Ended::Replied).await;
         }
         if readable && !peer.read_more().await {

@@ -8,7 +8,7 @@
 use super::multi::{self, MultiCtx};
 use super::spec::{acl, flag, key_at, keyflag as kf, CommandSpec, Exec, FindKeys, Group, KeySpec};
 use super::{int_arg, opt_is, positive_arg, range_arg, KeyCtx, ERR_SYNTAX, ERR_WRONGTYPE};
-use crate::keyspace::list::{End, ListVal};
+use crate::keyspace::list::{moved_element_bytes, End, ListVal};
 use crate::keyspace::{Keyspace, SmallBytes, Value};
 use crate::resp::Out;
 use crate::shard::unix_ms;
@@ -220,7 +220,7 @@ pub fn push(
         if only_existing {
             return Ok(0);
         }
-        ks.dbs[db].set(key, Value::List(Box::new(ListVal::new())), now, false);
+        ks.dbs[db].set(key, Value::List(Box::default()), now, false);
     }
     let Some(l) = list_mut(ks, db, key, now)? else {
         return Ok(0);
@@ -445,35 +445,7 @@ fn lrem(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
         Ok(None) => return ctx.out.int(0),
         Ok(Some(l)) => l,
     };
-    let want = count.unsigned_abs() as usize;
-    let target = argv[3];
-    let mut removed = 0usize;
-    if count >= 0 {
-        let mut i = 0;
-        while i < l.len() {
-            if **l.get(i as i64).expect("in range") == *target {
-                l.remove(i);
-                removed += 1;
-                if want != 0 && removed == want {
-                    break;
-                }
-            } else {
-                i += 1;
-            }
-        }
-    } else {
-        let mut i = l.len();
-        while i > 0 {
-            i -= 1;
-            if **l.get(i as i64).expect("in range") == *target {
-                l.remove(i);
-                removed += 1;
-                if removed == want {
-                    break;
-                }
-            }
-        }
-    }
+    let removed = l.remove_equal(argv[3], count);
     let empty = l.is_empty();
     if removed > 0 {
         if empty {
@@ -534,7 +506,7 @@ fn linsert(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
     let Some(pos) = l.iter().position(|e| **e == *argv[3]) else {
         return ctx.out.int(-1);
     };
-    l.insert(if after { pos + 1 } else { pos }, argv[4]);
+    l.insert(pos, after, argv[4]);
     let n = l.len();
     ctx.modified(argv[1]);
     ctx.out.int(n as i64);
@@ -638,13 +610,30 @@ pub fn lmove_local(
     now: i64,
     out: &mut Out,
 ) {
-    match list_mut(ks, db, src, now) {
+    let from_quicklist = match list_mut(ks, db, src, now) {
         Err(WrongType) => return out.err(ERR_WRONGTYPE),
         Ok(None) => return out.null(),
-        Ok(Some(_)) => {}
-    }
+        Ok(Some(l)) => l.is_quicklist(),
+    };
     if list_mut(ks, db, dst, now).is_err() {
         return out.err(ERR_WRONGTYPE);
+    }
+    if src == dst {
+        // Valkey pops and pushes on the same list, and only then checks whether it shrank
+        // back to a listpack (checking in between can decide differently).
+        let fill = ks.limits.list_max_listpack_size;
+        let Ok(Some(l)) = list_mut(ks, db, src, now) else {
+            return out.null();
+        };
+        let Some(v) = l.pop(from) else {
+            return out.null();
+        };
+        l.before_growing_by(moved_element_bytes(&v, from_quicklist), 1, fill);
+        l.push(to, &v);
+        l.after_shrinking(fill);
+        ks.watches.touched(db, src);
+        ks.readiness.signal(db, src);
+        return out.bulk(&v);
     }
     let Ok(Some(mut items)) = pop(ks, db, src, from, 1, now) else {
         return;
@@ -652,8 +641,32 @@ pub fn lmove_local(
     let Some(v) = items.pop() else {
         return out.null();
     };
-    let _ = push(ks, db, dst, to, &[&v], false, now);
+    push_moved(ks, db, dst, to, &v, from_quicklist, now);
     out.bulk(&v);
+}
+
+/// Pushes an element LMOVE took from another list; `from_quicklist` says whether that list
+/// was a quicklist (see [`moved_element_bytes`]).
+fn push_moved(
+    ks: &mut Keyspace,
+    db: usize,
+    key: &[u8],
+    end: End,
+    elem: &[u8],
+    from_quicklist: bool,
+    now: i64,
+) {
+    let fill = ks.limits.list_max_listpack_size;
+    if let Ok(None) = list_mut(ks, db, key, now) {
+        ks.dbs[db].set(key, Value::List(Box::default()), now, false);
+    }
+    let Ok(Some(l)) = list_mut(ks, db, key, now) else {
+        return;
+    };
+    l.before_growing_by(moved_element_bytes(elem, from_quicklist), 1, fill);
+    l.push(end, elem);
+    ks.watches.touched(db, key);
+    ks.readiness.signal(db, key);
 }
 
 fn lmove(ctx: &mut KeyCtx<'_>, argv: &[&[u8]]) {
@@ -760,22 +773,29 @@ pub async fn lmove_in_txn(
     }
     let popped = txn
         .run(ts, move |s| {
-            pop(&mut s.ks.borrow_mut(), db, &src, from, 1, unix_ms())
+            let ks = &mut s.ks.borrow_mut();
+            let now = unix_ms();
+            let from_quicklist =
+                matches!(list_mut(ks, db, &src, now), Ok(Some(l)) if l.is_quicklist());
+            pop(ks, db, &src, from, 1, now)
                 .ok()
                 .flatten()
                 .and_then(|mut v| v.pop())
+                .map(|v| (v, from_quicklist))
         })
         .await;
-    let Some(v) = popped else { return false };
+    let Some((v, from_quicklist)) = popped else {
+        return false;
+    };
     let v2 = v.to_vec();
     txn.run(td, move |s| {
-        let _ = push(
+        push_moved(
             &mut s.ks.borrow_mut(),
             db,
             &dst,
             to,
-            &[&v2],
-            false,
+            &v2,
+            from_quicklist,
             unix_ms(),
         );
     })

@@ -364,9 +364,53 @@ async fn run_queued(
     dispatch::feed_monitors(shard, client, r, &argv);
 }
 
-/// A write command about to run across shards marks its keys for their watchers, under the
-/// transaction that holds their shards (so no EXEC can check in between).
+/// A write command across shards marks its keys for their watchers, under the transaction
+/// that holds their shards (so no EXEC can check in between).
 pub async fn touch_keys(txn: &Txn, r: &Resolved, db: usize, argv: &[&[u8]], pos: &[usize]) {
+    touch_keys_present(txn, r, db, argv, pos, None).await;
+}
+
+/// Whether each key at `pos` is present (live or expired), read under `txn`.
+pub async fn keys_present(txn: &Txn, db: usize, argv: &[&[u8]], pos: &[usize]) -> Vec<bool> {
+    let shard = txn.coordinator();
+    let mut by: BTreeMap<usize, Vec<(usize, Vec<u8>)>> = BTreeMap::new();
+    for (i, &p) in pos.iter().enumerate() {
+        by.entry(shard.shard_of_key(argv[p]))
+            .or_default()
+            .push((i, argv[p].to_vec()));
+    }
+    let mut present = vec![false; pos.len()];
+    for (t, keys) in by {
+        let found: Vec<(usize, bool)> = txn
+            .run(t, move |s| {
+                let ks = s.ks.borrow();
+                let now = unix_ms();
+                keys.iter()
+                    .map(|(i, k)| (*i, ks.dbs[db].stored(k, now).is_some()))
+                    .collect()
+            })
+            .await;
+        for (i, p) in found {
+            present[i] = p;
+        }
+    }
+    present
+}
+
+/// A key and, when known, whether it was present before the write.
+type KeyPresence = (Vec<u8>, Option<bool>);
+
+/// [`touch_keys`] after the write, given which keys were present before it (`before`, from
+/// [`keys_present`]): only keys present before or after are marked, as Valkey signals no
+/// change for a key that was never there.
+pub async fn touch_keys_present(
+    txn: &Txn,
+    r: &Resolved,
+    db: usize,
+    argv: &[&[u8]],
+    pos: &[usize],
+    before: Option<&[bool]>,
+) {
     if !r.spec.has(flag::WRITE) {
         return;
     }
@@ -374,17 +418,26 @@ pub async fn touch_keys(txn: &Txn, r: &Resolved, db: usize, argv: &[&[u8]], pos:
     if shard.node.watching_clients.load(Ordering::Relaxed) == 0 {
         return;
     }
-    let mut by: BTreeMap<usize, Vec<Vec<u8>>> = BTreeMap::new();
-    for &p in pos {
+    let mut by: BTreeMap<usize, Vec<KeyPresence>> = BTreeMap::new();
+    for (i, &p) in pos.iter().enumerate() {
         by.entry(shard.shard_of_key(argv[p]))
             .or_default()
-            .push(argv[p].to_vec());
+            .push((argv[p].to_vec(), before.map(|b| b[i])));
     }
     for (t, keys) in by {
         txn.run(t, move |s| {
             let mut ks = s.ks.borrow_mut();
-            for k in &keys {
-                ks.watches.touched(db, k);
+            let now = unix_ms();
+            for (k, existed) in &keys {
+                match existed {
+                    None => ks.watches.touched(db, k),
+                    Some(existed) => {
+                        let exists = ks.dbs[db].stored(k, now).is_some();
+                        if *existed || exists {
+                            ks.watches.touched_exists(db, k, exists);
+                        }
+                    }
+                }
             }
         })
         .await;
