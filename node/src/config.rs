@@ -83,6 +83,8 @@ pub struct Config {
     pub encoding: crate::keyspace::encoding::Limits,
     /// Cluster mode (`cluster-*` directives).
     pub cluster: crate::cluster::Settings,
+    /// Replication (`replicaof`, `repl-*`).
+    pub repl: crate::repl::Settings,
 }
 
 impl Config {
@@ -105,6 +107,7 @@ impl Config {
             cores_explicit: false,
             encoding: crate::keyspace::encoding::Limits::default(),
             cluster: crate::cluster::Settings::default(),
+            repl: crate::repl::Settings::default(),
         }
     }
 
@@ -425,6 +428,36 @@ pub static DIRECTIVES: &[Directive] = &[
         get: |c| c.timeout.to_string().into_bytes(),
     },
     // ---- Cluster mode (issue 6). Valkey's names, defaults and mutability. ----
+    Directive {
+        name: "replicaof",
+        kind: Kind::List,
+        mutable: false,
+        protected: false,
+        set: |c, a| {
+            c.repl.replicaof = crate::repl::parse_replicaof(a)?;
+            Ok(())
+        },
+        get: |c| {
+            c.repl
+                .replicaof
+                .as_ref()
+                .map_or_else(Vec::new, |(h, p)| format!("{h} {p}").into_bytes())
+        },
+    },
+    Directive {
+        name: "repl-backlog-size",
+        kind: Kind::Memory {
+            min: 1,
+            max: i64::MAX as u64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.repl.backlog_size = parse_memory(one(a), 1, i64::MAX as u64)?;
+            Ok(())
+        },
+        get: |c| c.repl.backlog_size.to_string().into_bytes(),
+    },
     Directive {
         name: "cluster-enabled",
         kind: Kind::Bool,

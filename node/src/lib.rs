@@ -15,6 +15,7 @@
 //! - `pubsub`: channel and pattern subscriptions, delivering messages.
 //! - `clients`: what a shard knows about its connections (CLIENT LIST/KILL).
 //! - `cluster`: cluster mode: the bus driver on shard 0, topology snapshots, routing.
+//! - `repl`: replication streams per shard, backlogs, full and partial resync, WAIT, roles.
 //! - `util`: exact ports of Valkey's number and pattern helpers.
 
 pub mod clients;
@@ -25,6 +26,7 @@ pub mod dispatch;
 pub mod keyspace;
 pub mod net;
 pub mod pubsub;
+pub mod repl;
 pub mod resp;
 pub mod server;
 pub mod session;

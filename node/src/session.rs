@@ -212,6 +212,10 @@ impl ClientSession {
                 .await;
             return;
         }
+        if let Some(msg) = crate::repl::refuse_write(&self.shard, spec) {
+            self.reject(out, Some(r), msg).await;
+            return;
+        }
         if self.state.multi.is_some() && spec.has(commands::spec::flag::NO_MULTI) {
             self.reject(out, Some(r), b"Command not allowed inside a transaction")
                 .await;

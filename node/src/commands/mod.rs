@@ -25,6 +25,7 @@ pub mod list;
 pub mod migrate;
 pub mod multi;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod set;
 pub mod sorted_set;
@@ -80,6 +81,8 @@ pub enum NodeCmd {
     Unwatch,
     /// CLUSTER subcommands that leave the connection's shard (`cluster.rs`).
     Cluster(cluster::ClusterCmd),
+    /// ROLE, WAIT, REPLCONF (`replication.rs`).
+    Repl(replication::ReplCmd),
 }
 
 /// The context of a key command: the owning shard's keyspace, the client's database, the
@@ -187,7 +190,7 @@ pub struct Registry {
 }
 
 /// The families' tables, in the order COMMAND lists them.
-fn families() -> [&'static [CommandSpec]; 13] {
+fn families() -> [&'static [CommandSpec]; 14] {
     [
         string::COMMANDS,
         hash::COMMANDS,
@@ -202,6 +205,7 @@ fn families() -> [&'static [CommandSpec]; 13] {
         server::COMMANDS,
         cluster::COMMANDS,
         migrate::COMMANDS,
+        replication::COMMANDS,
     ]
 }
 

@@ -4,9 +4,9 @@
 //! bytes LE>`, exactly what Valkey's `createDumpPayload` builds, so Valkey and Redis accept
 //! what we DUMP. We write each type in its plain, version-independent RDB form: strings as
 //! integers (when short and canonical) or raw bytes, lists as `RDB_TYPE_LIST`, hashes as
-//! `RDB_TYPE_HASH`. We read those forms plus LZF-compressed strings. Not yet read or written:
-//! the compact encodings Valkey itself writes for small collections (listpack, quicklist,
-//! intset), sets and sorted sets (their value types are being written), streams and modules —
+//! `RDB_TYPE_HASH`, sets as `RDB_TYPE_SET`, sorted sets as `RDB_TYPE_ZSET_2`. We read those
+//! forms plus LZF-compressed strings. Not yet read or written: the compact encodings Valkey
+//! itself writes for small collections (listpack, quicklist, intset), streams and modules —
 //! the persistence work completes this module; RESTORE answers "Bad data format" for them.
 //!
 //! Payloads come from clients: the reader never panics and checks every length against what
@@ -22,14 +22,20 @@
 use super::encoding::Limits;
 use super::hash::HashVal;
 use super::list::{End, ListVal};
+use super::set::SetVal;
 use super::value::{StrVal, Value};
+use super::zset::ZSetVal;
+use super::SmallBytes;
 
 /// The RDB version written (Valkey 8's `RDB_VERSION`); payloads of later versions are refused.
 pub const RDB_VERSION: u16 = 11;
 
 const TYPE_STRING: u8 = 0;
 const TYPE_LIST: u8 = 1;
+const TYPE_SET: u8 = 2;
 const TYPE_HASH: u8 = 4;
+/// Sorted set with binary (little-endian f64) scores, as Valkey writes since RDB 8.
+const TYPE_ZSET_2: u8 = 5;
 
 const ENC_INT8: u8 = 0;
 const ENC_INT16: u8 = 1;
@@ -94,7 +100,21 @@ pub fn dump(value: &Value) -> Option<Vec<u8>> {
                 put_string(&mut out, v);
             }
         }
-        Value::Set(_) | Value::ZSet(_) => return None,
+        Value::Set(set) => {
+            out.push(TYPE_SET);
+            put_len(&mut out, set.len() as u64);
+            for e in set.iter() {
+                e.with_bytes(|b| put_string(&mut out, b));
+            }
+        }
+        Value::ZSet(z) => {
+            out.push(TYPE_ZSET_2);
+            put_len(&mut out, z.len() as u64);
+            for (member, score) in z.iter() {
+                put_string(&mut out, member);
+                out.extend_from_slice(&score.to_le_bytes());
+            }
+        }
     }
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(0, &out);
@@ -160,6 +180,45 @@ pub fn restore(payload: &[u8], limits: Limits) -> Option<Value> {
                 return None;
             }
             Value::Hash(Box::new(h))
+        }
+        TYPE_SET => {
+            let n = r.len()?;
+            let mut members = Vec::with_capacity(n.min(body.len()));
+            for _ in 0..n {
+                members.push(r.string()?);
+            }
+            let first = members.first()?;
+            let mut set = SetVal::create(first, members.len(), &limits);
+            for m in &members {
+                // A member twice is a corrupt payload, as in Valkey's loader.
+                if !set.add(m, &limits) {
+                    return None;
+                }
+            }
+            Value::Set(Box::new(set))
+        }
+        TYPE_ZSET_2 => {
+            let n = r.len()?;
+            let mut items: Vec<(f64, SmallBytes)> = Vec::with_capacity(n.min(body.len()));
+            for _ in 0..n {
+                let member = r.string()?;
+                let score = f64::from_le_bytes(r.bytes(8)?.try_into().ok()?);
+                if score.is_nan() {
+                    return None;
+                }
+                items.push((score, SmallBytes::new(&member)));
+            }
+            if items.is_empty() {
+                return None;
+            }
+            // Members must be distinct.
+            let mut seen = std::collections::HashSet::with_capacity(items.len());
+            if !items.iter().all(|(_, m)| seen.insert(&m[..])) {
+                return None;
+            }
+            drop(seen);
+            items.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1[..].cmp(&b.1[..])));
+            Value::ZSet(Box::new(ZSetVal::from_sorted(items, &limits)))
         }
         _ => return None,
     };
@@ -356,6 +415,55 @@ mod tests {
             assert_eq!(v.as_str().unwrap().bytes().as_ref(), text);
             assert_eq!(dump(&v).unwrap(), payload);
         }
+    }
+
+    /// Sets (intset, listpack and hashtable encodings) and sorted sets (listpack and skiplist)
+    /// round-trip with the same members and scores; a member twice is refused.
+    #[test]
+    fn set_and_zset_round_trips() {
+        let limits = Limits::default();
+        let members = |v: &Value| -> Vec<Vec<u8>> {
+            let mut m: Vec<Vec<u8>> = match v {
+                Value::Set(s) => s.iter().map(|e| e.to_small().to_vec()).collect(),
+                Value::ZSet(z) => z
+                    .iter()
+                    .map(|(m, s)| [m, &s.to_le_bytes()[..]].concat())
+                    .collect(),
+                _ => unreachable!(),
+            };
+            m.sort();
+            m
+        };
+        for (n, ints) in [(3, true), (3, false), (600, true), (600, false)] {
+            let mut set = SetVal::create(b"1", 1, &limits);
+            let mut items = Vec::new();
+            for i in 0..n {
+                let m = if ints {
+                    format!("{i}")
+                } else {
+                    format!("m{i}")
+                };
+                set.add(m.as_bytes(), &limits);
+                items.push((i as f64 * 0.5 - 3.0, SmallBytes::new(m.as_bytes())));
+            }
+            items.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1[..].cmp(&b.1[..])));
+            let z = ZSetVal::from_sorted(items, &limits);
+            for v in [Value::Set(Box::new(set.clone())), Value::ZSet(Box::new(z))] {
+                let p = dump(&v).unwrap();
+                assert!(verify(&p));
+                let back = restore(&p, limits).unwrap();
+                assert_eq!(back.type_name(), v.type_name());
+                assert_eq!(back.encoding(), v.encoding());
+                assert_eq!(members(&back), members(&v));
+            }
+        }
+        // SADD-free duplicate: "a" twice.
+        let mut p = vec![TYPE_SET, 2, 1, b'a', 1, b'a'];
+        p.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = crc64(0, &p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        assert!(verify(&p));
+        assert!(restore(&p, limits).is_none());
     }
 
     /// Lists and hashes round-trip; a corrupted byte fails the checksum; truncated and

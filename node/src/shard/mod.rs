@@ -135,6 +135,8 @@ pub struct NodeShared {
     /// Clients with watched keys (INFO `watching_clients`); while there are none, writes
     /// across shards skip marking their keys.
     pub watching_clients: AtomicUsize,
+    /// The node's replication identity and offsets (`crate::repl`).
+    pub repl: crate::repl::NodeRepl,
 }
 
 impl NodeShared {
@@ -163,6 +165,7 @@ impl NodeShared {
             config: RwLock::new(Arc::new(config.clone())),
             exit_code: AtomicUsize::new(0),
             watching_clients: AtomicUsize::new(0),
+            repl: crate::repl::NodeRepl::new(shards),
         })
     }
 
@@ -258,6 +261,8 @@ pub struct Shard {
     pub accept_cancel: RefCell<Option<monoio::io::Canceller>>,
     /// Cluster mode: this shard's topology snapshot (and on shard 0 the bus driver).
     pub cluster: crate::cluster::ShardCluster,
+    /// This shard's replication streams (`crate::repl`).
+    pub repl: crate::repl::ShardRepl,
 }
 
 impl Shard {
@@ -288,6 +293,7 @@ impl Shard {
             next_client: Cell::new(0),
             accept_cancel: RefCell::new(None),
             cluster: crate::cluster::ShardCluster::default(),
+            repl: crate::repl::ShardRepl::default(),
             node,
         }
     }
@@ -372,7 +378,10 @@ impl Shard {
     {
         if target == self.id {
             self.wait_unlocked(None).await;
-            return f(self);
+            let r = f(self);
+            // What the job wrote replicates before anything after it.
+            crate::repl::drain(self);
+            return r;
         }
         self.call_remote(target, None, false, f).await
     }
@@ -519,6 +528,8 @@ impl Shard {
                     self.lock.set(txn);
                 }
                 let result = job(self);
+                // What the job wrote replicates before anything after it.
+                crate::repl::drain(self);
                 self.send(from, Msg::Done { ticket, result });
             }
             Msg::Done { ticket, result } => {

@@ -1,0 +1,440 @@
+//! Standalone replication between real corekey processes on loopback: full sync of a dataset
+//! written before REPLICAOF, the live stream after it, every value type and TTLs, expiry on
+//! the primary only, read-only replicas, WAIT, ROLE and INFO replication, partial and full
+//! resync after a broken link, and a replica restarted after SIGKILL.
+
+use corekey_tests::client::{Conn, Reply};
+use corekey_tests::server::Corekey;
+use corekey_tests::wait;
+use std::time::Duration;
+
+/// How long a sync of these small datasets may take.
+const SYNC_DEADLINE: Duration = Duration::from_secs(20);
+
+fn start(cores: &str, extra: &[&str]) -> Corekey {
+    let mut args = vec!["--cores", cores];
+    args.extend_from_slice(extra);
+    Corekey::start(&args)
+}
+
+/// The value of `field` in `INFO <section>`.
+fn info_field(c: &mut Conn, section: &str, field: &str) -> Option<String> {
+    let reply = c.call(&["INFO", section]);
+    let text = String::from_utf8_lossy(reply.reply.as_bytes()?).into_owned();
+    let prefix = format!("{field}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_string()))
+}
+
+fn info_int(c: &mut Conn, section: &str, field: &str) -> i64 {
+    info_field(c, section, field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("INFO {section} has no integer {field}"))
+}
+
+/// Points `replica` at `primary` and waits until its link is up.
+fn replicate(replica: &Corekey, primary: &Corekey) {
+    let mut r = replica.client();
+    assert_eq!(
+        r.call_text(&["REPLICAOF", "127.0.0.1", &primary.port().to_string()]),
+        "+OK\r\n"
+    );
+    wait_link_up(replica);
+}
+
+fn wait_link_up(replica: &Corekey) {
+    let mut r = replica.client();
+    wait::until("the replica's link to come up", SYNC_DEADLINE, || {
+        (info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up"))
+            .then_some(())
+    });
+}
+
+/// Waits until the replica acknowledged everything the primary wrote so far.
+fn wait_caught_up(primary: &Corekey) {
+    let mut p = primary.client();
+    let done = wait::poll(SYNC_DEADLINE, || {
+        (p.call(&["WAIT", "1", "1000"]).reply.as_int() >= Some(1)).then_some(())
+    });
+    if done.is_none() {
+        let info = p.call(&["INFO", "replication"]);
+        panic!("WAIT 1 never counted a replica; primary: {info}");
+    }
+}
+
+fn text(r: &Reply) -> String {
+    match r {
+        Reply::Array(v) | Reply::Set(v) => {
+            let mut items: Vec<String> = v.iter().map(text).collect();
+            items.sort();
+            format!("[{}]", items.join(","))
+        }
+        Reply::Integer(n) => n.to_string(),
+        Reply::Null => "nil".into(),
+        other => String::from_utf8_lossy(other.as_bytes().unwrap_or_default()).into_owned(),
+    }
+}
+
+/// Every key of the node in a canonical text form: type, content (collections sorted), and
+/// whether it has a TTL. Two nodes with the same dataset give the same string.
+fn dataset(c: &mut Conn) -> String {
+    let keys = c.call(&["KEYS", "*"]);
+    let mut keys: Vec<Vec<u8>> = keys
+        .reply
+        .as_list()
+        .expect("KEYS answers an array")
+        .iter()
+        .map(|k| k.as_bytes().unwrap_or_default().to_vec())
+        .collect();
+    keys.sort();
+    let mut out = String::new();
+    for k in keys {
+        let key = k.as_slice();
+        let ty = text(&c.call(&[&b"TYPE"[..], key]).reply);
+        let content = match ty.as_str() {
+            "string" => text(&c.call(&[&b"GET"[..], key]).reply),
+            "hash" => text(&c.call(&[&b"HGETALL"[..], key]).reply),
+            // List order matters: keep it.
+            "list" => format!("{:?}", c.call(&[&b"LRANGE"[..], key, b"0", b"-1"]).reply),
+            "set" => text(&c.call(&[&b"SMEMBERS"[..], key]).reply),
+            "zset" => format!(
+                "{:?}",
+                c.call(&[&b"ZRANGE"[..], key, b"0", b"-1", b"WITHSCORES"])
+                    .reply
+            ),
+            other => panic!("unexpected type {other}"),
+        };
+        let ttl = c.call(&[&b"PTTL"[..], key]).reply.as_int().unwrap_or(-2);
+        let _ = std::fmt::Write::write_fmt(
+            &mut out,
+            format_args!(
+                "{} {ty} {content} ttl={}\n",
+                String::from_utf8_lossy(key),
+                ttl > 0
+            ),
+        );
+    }
+    out
+}
+
+/// Writes keys of every type, on both shards, some with TTLs; `tag` keeps rounds apart.
+fn write_all_types(c: &mut Conn, tag: &str, n: usize) {
+    let mut cmds: Vec<Vec<String>> = Vec::new();
+    for i in 0..n {
+        let s = |x: &str| x.to_string();
+        cmds.push(vec![s("SET"), format!("{tag}:str:{i}"), format!("v{i}")]);
+        cmds.push(vec![s("SET"), format!("{tag}:num:{i}"), i.to_string()]);
+        cmds.push(vec![s("INCRBY"), format!("{tag}:num:{i}"), s("5")]);
+        cmds.push(vec![
+            s("HSET"),
+            format!("{tag}:hash:{i}"),
+            s("f1"),
+            i.to_string(),
+            s("f2"),
+            s("x"),
+        ]);
+        cmds.push(vec![
+            s("RPUSH"),
+            format!("{tag}:list:{i}"),
+            s("a"),
+            s("b"),
+            s("c"),
+        ]);
+        cmds.push(vec![s("LPOP"), format!("{tag}:list:{i}")]);
+        cmds.push(vec![
+            s("SADD"),
+            format!("{tag}:set:{i}"),
+            s("x"),
+            s("y"),
+            i.to_string(),
+        ]);
+        cmds.push(vec![
+            s("SADD"),
+            format!("{tag}:iset:{i}"),
+            s("1"),
+            s("2"),
+            s("3"),
+        ]);
+        cmds.push(vec![
+            s("ZADD"),
+            format!("{tag}:zset:{i}"),
+            s("1.5"),
+            s("a"),
+            s("-2"),
+            s("b"),
+            i.to_string(),
+            s("c"),
+        ]);
+        cmds.push(vec![
+            s("SET"),
+            format!("{tag}:ttl:{i}"),
+            s("t"),
+            s("EX"),
+            s("1000"),
+        ]);
+        cmds.push(vec![s("EXPIRE"), format!("{tag}:hash:{i}"), s("2000")]);
+    }
+    // A big collection, past every compact encoding.
+    let mut big = vec!["SADD".to_string(), format!("{tag}:bigset")];
+    big.extend((0..700).map(|i| format!("member-{i}")));
+    cmds.push(big);
+    let mut bigz = vec!["ZADD".to_string(), format!("{tag}:bigzset")];
+    for i in 0..300 {
+        bigz.push(format!("{}", i as f64 / 7.0));
+        bigz.push(format!("m{i}"));
+    }
+    cmds.push(bigz);
+    // Non-replayable and cross-shard writes replicate as their effects.
+    cmds.push(vec!["SPOP".into(), format!("{tag}:bigset")]);
+    cmds.push(vec![
+        "MSET".into(),
+        format!("{tag}:m1"),
+        "1".into(),
+        format!("{tag}:m2"),
+        "2".into(),
+        format!("{tag}:m3"),
+        "3".into(),
+    ]);
+    cmds.push(vec![
+        "DEL".into(),
+        format!("{tag}:str:0"),
+        format!("{tag}:m3"),
+    ]);
+    cmds.push(vec![
+        "RENAME".into(),
+        format!("{tag}:str:1"),
+        format!("{tag}:renamed"),
+    ]);
+    let replies = c.pipeline(&cmds).expect("the write pipeline");
+    for (cmd, r) in cmds.iter().zip(&replies) {
+        assert!(!r.reply.is_error(), "{cmd:?}: {r}");
+    }
+}
+
+/// A replica with the primary's core count, and one with another (ops routed by slot), both
+/// get the dataset written before REPLICAOF (full sync) and the writes after it (live
+/// stream), every value type and TTL alike; they refuse writes with Valkey's error; WAIT
+/// counts them; ROLE and INFO replication describe both ends.
+#[test]
+fn full_sync_then_live_stream_all_types() {
+    let primary = start("2", &[]);
+    let same = start("2", &[]);
+    let other = start("1", &[]);
+    let mut p = primary.client();
+    write_all_types(&mut p, "before", 40);
+
+    replicate(&same, &primary);
+    replicate(&other, &primary);
+    write_all_types(&mut p, "after", 40);
+    assert_eq!(p.call(&["WAIT", "2", "10000"]).reply.as_int(), Some(2));
+
+    let want = dataset(&mut p);
+    assert!(want.lines().count() > 500, "the dataset is not trivial");
+    for (name, replica) in [("same core count", &same), ("one core", &other)] {
+        let mut r = replica.client();
+        assert_eq!(
+            dataset(&mut r),
+            want,
+            "{name} replica differs from its primary"
+        );
+        assert_eq!(
+            r.call_text(&["SET", "k", "v"]),
+            "-READONLY You can't write against a read only replica.\r\n"
+        );
+        assert_eq!(r.call_text(&["GET", "k"]), "$-1\r\n");
+        let role = r.call(&["ROLE"]).reply;
+        let role = role.as_list().expect("ROLE is an array");
+        assert_eq!(role[0].as_bytes(), Some(&b"slave"[..]));
+        assert_eq!(role[1].as_bytes(), Some(&b"127.0.0.1"[..]));
+        assert_eq!(role[2].as_int(), Some(i64::from(primary.port())));
+        assert_eq!(role[3].as_bytes(), Some(&b"connected"[..]));
+        assert_eq!(
+            info_field(&mut r, "replication", "role").as_deref(),
+            Some("slave")
+        );
+        assert_eq!(
+            info_int(&mut r, "replication", "master_port"),
+            i64::from(primary.port())
+        );
+    }
+
+    // The primary lists both replicas, online, with their acknowledged offsets.
+    let offset = info_int(&mut p, "replication", "master_repl_offset");
+    assert!(offset > 0);
+    assert_eq!(info_int(&mut p, "replication", "connected_slaves"), 2);
+    for i in 0..2 {
+        let line = info_field(&mut p, "replication", &format!("slave{i}")).expect("slaveN");
+        assert!(line.starts_with("ip=127.0.0.1,port="), "{line}");
+        assert!(line.contains(",state=online,"), "{line}");
+        assert!(line.contains(&format!(",offset={offset},")), "{line}");
+    }
+    let role = p.call(&["ROLE"]).reply;
+    let role = role.as_list().expect("ROLE is an array");
+    assert_eq!(role[0].as_bytes(), Some(&b"master"[..]));
+    assert_eq!(role[1].as_int(), Some(offset));
+    assert_eq!(role[2].as_list().map(<[Reply]>::len), Some(2));
+    // The replica with the same layout reports the same offset as its primary.
+    let mut r = same.client();
+    assert_eq!(info_int(&mut r, "replication", "slave_repl_offset"), offset);
+    // A third replica does not exist: WAIT 3 times out with the two it has.
+    assert_eq!(p.call(&["WAIT", "3", "100"]).reply.as_int(), Some(2));
+
+    // FLUSHALL replicates.
+    p.call(&["FLUSHALL"]);
+    wait_caught_up(&primary);
+    assert_eq!(same.client().call(&["DBSIZE"]).reply.as_int(), Some(0));
+    assert_eq!(other.client().call(&["DBSIZE"]).reply.as_int(), Some(0));
+
+    // REPLICAOF NO ONE makes a replica writable again, with the data it had.
+    p.call(&["SET", "last", "1"]);
+    wait_caught_up(&primary);
+    assert_eq!(r.call_text(&["REPLICAOF", "NO", "ONE"]), "+OK\r\n");
+    assert_eq!(r.call_text(&["GET", "last"]), "$1\r\n1\r\n");
+    assert_eq!(r.call_text(&["SET", "k", "v"]), "+OK\r\n");
+    assert_eq!(
+        info_field(&mut r, "replication", "role").as_deref(),
+        Some("master")
+    );
+}
+
+/// A key that expires on the primary disappears from the replica (its delete replicates);
+/// the replica never expires keys on its own: with its primary gone, a key past its deadline
+/// is hidden from reads but still counted by DBSIZE, as on a Valkey replica.
+#[test]
+fn expiry_is_the_primarys() {
+    let mut primary = start("2", &[]);
+    let replica = start("2", &[]);
+    replicate(&replica, &primary);
+    let mut p = primary.client();
+    let mut r = replica.client();
+    p.call(&["SET", "short", "v", "PX", "300"]);
+    p.call(&["SET", "stays", "v"]);
+    wait_caught_up(&primary);
+    assert_eq!(r.call_text(&["EXISTS", "short"]), ":1\r\n");
+    wait::until(
+        "the expired key to leave the replica",
+        SYNC_DEADLINE,
+        || (r.call(&["DBSIZE"]).reply.as_int() == Some(1)).then_some(()),
+    );
+
+    p.call(&["SET", "orphan", "v", "PX", "300"]);
+    wait_caught_up(&primary);
+    primary.process().kill();
+    wait::until("the orphan's deadline to pass", SYNC_DEADLINE, || {
+        (r.call(&["EXISTS", "orphan"]).reply.as_int() == Some(0)).then_some(())
+    });
+    assert_eq!(r.call_text(&["GET", "orphan"]), "$-1\r\n");
+    std::thread::sleep(Duration::from_millis(300)); // several active expiry cycles
+    assert_eq!(r.call(&["DBSIZE"]).reply.as_int(), Some(2));
+    assert_eq!(
+        info_field(&mut r, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+}
+
+/// A replica whose link breaks (CLIENT KILL TYPE replica on the primary while the replica is
+/// stopped, then writes it has not seen) resumes from its offset when the primary's backlog still holds it
+/// (`sync_partial_ok`), and does a full sync when it does not (`sync_full`); either way it
+/// ends with the primary's dataset.
+#[test]
+fn partial_resync_when_the_backlog_covers_it() {
+    for (backlog, partial) in [("1mb", true), ("1", false)] {
+        let primary = start("2", &["--repl-backlog-size", backlog]);
+        let mut replica = start("2", &[]);
+        let mut p = primary.client();
+        write_all_types(&mut p, "base", 10);
+        replicate(&replica, &primary);
+        wait_caught_up(&primary);
+        let full_before = info_int(&mut p, "stats", "sync_full");
+        let partial_before = info_int(&mut p, "stats", "sync_partial_ok");
+
+        // Stop the replica, break its link from the primary's side, write past it, let it
+        // go on: it reconnects with the offset it had.
+        replica.process().signal(libc::SIGSTOP);
+        assert_eq!(
+            p.call(&["CLIENT", "KILL", "TYPE", "replica"])
+                .reply
+                .as_int(),
+            Some(1)
+        );
+        // Enough to overflow the smallest per-shard backlog (64 kB) on both shards.
+        let blob = "x".repeat(2000);
+        let cmds: Vec<Vec<String>> = (0..200)
+            .map(|i| vec!["SET".into(), format!("gap:{i}"), blob.clone()])
+            .collect();
+        p.pipeline(&cmds)
+            .expect("writes while the replica is stopped");
+        replica.process().signal(libc::SIGCONT);
+        let mut r = replica.client();
+        wait_caught_up(&primary);
+        wait_link_up(&replica);
+
+        let full = info_int(&mut p, "stats", "sync_full") - full_before;
+        let part = info_int(&mut p, "stats", "sync_partial_ok") - partial_before;
+        if partial {
+            assert_eq!(
+                (full, part),
+                (0, 2),
+                "backlog {backlog}: one partial resync per shard"
+            );
+        } else {
+            assert!(
+                full >= 1 && part < 2,
+                "backlog {backlog}: full {full}, partial {part}"
+            );
+        }
+        assert_eq!(dataset(&mut r), dataset(&mut p), "backlog {backlog}");
+    }
+}
+
+/// A replica killed with SIGKILL and started again is empty (corekey keeps no snapshot yet),
+/// so pointing it at its primary again is a full sync, after which it holds everything,
+/// including what was written while it was down.
+#[test]
+fn replica_restarted_after_sigkill_full_syncs() {
+    let primary = start("2", &[]);
+    let mut replica = start("1", &[]);
+    let mut p = primary.client();
+    write_all_types(&mut p, "one", 10);
+    replicate(&replica, &primary);
+    wait_caught_up(&primary);
+    let full_before = info_int(&mut p, "stats", "sync_full");
+
+    replica.restart(); // SIGKILL, then the same command line
+    write_all_types(&mut p, "two", 10);
+    replicate(&replica, &primary);
+    wait_caught_up(&primary);
+    assert!(info_int(&mut p, "stats", "sync_full") > full_before);
+    assert_eq!(dataset(&mut replica.client()), dataset(&mut p));
+}
+
+/// A replica with more cores than its primary routes every op of the one stream by slot: the
+/// full sync, the live writes, FLUSHDB and SWAPDB reach all its shards.
+#[test]
+fn replica_with_more_cores_routes_by_slot() {
+    let primary = start("1", &[]);
+    let replica = start("2", &[]);
+    let mut p = primary.client();
+    write_all_types(&mut p, "before", 20);
+    replicate(&replica, &primary);
+    write_all_types(&mut p, "after", 20);
+    wait_caught_up(&primary);
+    let mut r = replica.client();
+    assert_eq!(dataset(&mut r), dataset(&mut p));
+    assert_eq!(
+        info_int(&mut r, "replication", "slave_repl_offset"),
+        info_int(&mut p, "replication", "master_repl_offset")
+    );
+
+    p.call(&["SELECT", "3"]);
+    write_all_types(&mut p, "db3", 5);
+    p.call(&["SELECT", "0"]);
+    assert_eq!(p.call_text(&["SWAPDB", "0", "3"]), "+OK\r\n");
+    p.call(&["SELECT", "3"]);
+    assert_eq!(p.call_text(&["FLUSHDB"]), "+OK\r\n");
+    p.call(&["SELECT", "0"]);
+    wait_caught_up(&primary);
+    assert_eq!(dataset(&mut r), dataset(&mut p));
+    r.call(&["SELECT", "3"]);
+    assert_eq!(r.call(&["DBSIZE"]).reply.as_int(), Some(0));
+}
