@@ -309,7 +309,7 @@ fn expiry_is_the_primarys() {
     let mut r = replica.client();
     p.call(&["SET", "short", "v", "PX", "300"]);
     p.call(&["SET", "stays", "v"]);
-    wait_caught_up(&primary);
+    assert_eq!(p.call(&["WAIT", "1", "5000"]).reply.as_int(), Some(1));
     assert_eq!(r.call_text(&["EXISTS", "short"]), ":1\r\n");
     wait::until(
         "the expired key to leave the replica",
@@ -437,4 +437,65 @@ fn replica_with_more_cores_routes_by_slot() {
     assert_eq!(dataset(&mut r), dataset(&mut p));
     r.call(&["SELECT", "3"]);
     assert_eq!(r.call(&["DBSIZE"]).reply.as_int(), Some(0));
+}
+
+/// Cluster mode: CLUSTER REPLICATE starts the stream (one primary with two shards, a replica
+/// with one, set up with ADDSLOTSRANGE, MEET and REPLICATE); the replica holds what was
+/// written before and after, WAIT counts it, it redirects clients to its primary (MOVED)
+/// unless they sent READONLY, and then it serves their reads.
+#[test]
+fn cluster_replicate_starts_the_stream() {
+    use corekey_tests::cluster::Node;
+    let primary = Node::start(2, &["--cluster-node-timeout", "2000"]);
+    let replica = Node::start(1, &["--cluster-node-timeout", "2000"]);
+    let mut p = primary.client();
+    assert_eq!(
+        p.call_text(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]),
+        "+OK\r\n"
+    );
+    wait::until("the one-node cluster to be ok", SYNC_DEADLINE, || {
+        primary.state_ok().then_some(())
+    });
+    for i in 0..200 {
+        let k = format!("{{t}}:before:{i}");
+        assert_eq!(p.call_text(&["SET", &k, &i.to_string()]), "+OK\r\n");
+    }
+    let mut r = replica.client();
+    assert_eq!(
+        r.call_text(&[
+            "CLUSTER",
+            "MEET",
+            "127.0.0.1",
+            &primary.port().to_string(),
+            &primary.bus_port().to_string()
+        ]),
+        "+OK\r\n"
+    );
+    let primary_id = primary.id();
+    wait::until(
+        "the replica to learn its future primary",
+        SYNC_DEADLINE,
+        || (r.call(&["CLUSTER", "REPLICATE", &primary_id]).raw == b"+OK\r\n").then_some(()),
+    );
+    wait::until("the replica's link to come up", SYNC_DEADLINE, || {
+        (info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up"))
+            .then_some(())
+    });
+    for i in 0..200 {
+        let k = format!("{{t}}:after:{i}");
+        assert_eq!(p.call_text(&["HSET", &k, "f", &i.to_string()]), ":1\r\n");
+    }
+    assert_eq!(p.call(&["WAIT", "1", "5000"]).reply.as_int(), Some(1));
+
+    let moved = r.call_text(&["GET", "{t}:before:7"]);
+    assert!(moved.starts_with("-MOVED "), "{moved}");
+    assert_eq!(r.call_text(&["READONLY"]), "+OK\r\n");
+    assert_eq!(r.call_text(&["GET", "{t}:before:7"]), "$1\r\n7\r\n");
+    assert_eq!(
+        r.call_text(&["HGET", "{t}:after:199", "f"]),
+        "$3\r\n199\r\n"
+    );
+    // Writes still go to the primary.
+    assert!(r.call_text(&["SET", "{t}:x", "1"]).starts_with("-MOVED "));
+    assert_eq!(r.call(&["DBSIZE"]).reply.as_int(), Some(400));
 }

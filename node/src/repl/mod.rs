@@ -393,6 +393,10 @@ fn apply_role(shard: &Shard, generation: u64, target: Option<(String, u16)>) {
             if let Some(log) = &log {
                 log.expiry.set(ExpiryMode::Normal);
             }
+            // What we received ends here: if we replicate again, we resume from our own
+            // history (replid, offset), never from a stream position our own writes since
+            // then have left behind.
+            shard.repl.state().streams.clear();
             if shard.repl.state().backlog.is_some() {
                 ensure_source(shard);
             }
