@@ -499,3 +499,113 @@ fn cluster_replicate_starts_the_stream() {
     assert!(r.call_text(&["SET", "{t}:x", "1"]).starts_with("-MOVED "));
     assert_eq!(r.call(&["DBSIZE"]).reply.as_int(), Some(400));
 }
+
+/// Automatic failover in a 3-primary × 1-replica cluster made by `redis-cli --cluster create
+/// --cluster-replicas 1` with `cluster-node-timeout 2000`: keys acknowledged through WAIT 1
+/// are written, a primary is killed with SIGKILL, its replica is promoted, the cluster is ok
+/// again, and every acknowledged key is readable. Prints how long promotion took (speed is
+/// measured here, never asserted).
+#[test]
+fn failover_promotes_the_replica_and_keeps_acknowledged_writes() {
+    use corekey_tests::cluster::{self, Node};
+    let Some(cli) = cluster::redis_cli() else {
+        return;
+    };
+    let mut nodes = Node::start_many(6, 1, &["--cluster-node-timeout", "2000"]);
+    cluster::create(&cli, &nodes, 1);
+    cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
+
+    // Which node is a primary, and which replica follows it.
+    let lines = nodes[0].nodes();
+    let primary_id = lines
+        .iter()
+        .find(|l| l.has_flag("master") && !l.slots.is_empty())
+        .map(|l| l.id.clone())
+        .expect("a primary with slots");
+    let replica_id = lines
+        .iter()
+        .find(|l| l.primary == primary_id)
+        .map(|l| l.id.clone())
+        .expect("the primary has a replica");
+    let by_id = |id: &str| nodes.iter().position(|n| n.id() == id).expect("node by id");
+    let (pi, ri) = (by_id(&primary_id), by_id(&replica_id));
+    wait::until("the replica's link to come up", SYNC_DEADLINE, || {
+        let mut r = nodes[ri].client();
+        (info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up"))
+            .then_some(())
+    });
+
+    // Write through the cluster, then make every primary wait for its replica.
+    let keys: Vec<String> = (0..300).map(|i| format!("fo:{i}")).collect();
+    for k in &keys {
+        let r = cluster::call_following(&nodes[0], &["SET", k, k]);
+        assert!(!r.is_error(), "SET {k}: {r:?}");
+    }
+    for n in &nodes {
+        let mut c = n.client();
+        if info_field(&mut c, "replication", "role").as_deref() == Some("master") {
+            assert_eq!(c.call(&["WAIT", "1", "5000"]).reply.as_int(), Some(1));
+        }
+    }
+
+    let killed = std::time::Instant::now();
+    nodes[pi].server.process().kill();
+    let survivors: Vec<&Node> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != pi)
+        .map(|(_, n)| n)
+        .collect();
+    wait::until(
+        "the replica to be promoted",
+        Duration::from_secs(30),
+        || {
+            let me = nodes[ri]
+                .nodes()
+                .into_iter()
+                .find(|l| l.has_flag("myself"))?;
+            (me.has_flag("master") && !me.slots.is_empty()).then_some(())
+        },
+    );
+    let promoted = killed.elapsed();
+    wait::until(
+        "cluster_state:ok everywhere",
+        Duration::from_secs(30),
+        || survivors.iter().all(|n| n.state_ok()).then_some(()),
+    );
+    let ok = killed.elapsed();
+    println!("failover: promoted after {promoted:?}, cluster ok after {ok:?}");
+
+    let mut r = nodes[ri].client();
+    assert_eq!(
+        info_field(&mut r, "replication", "role").as_deref(),
+        Some("master")
+    );
+    for k in &keys {
+        let v = cluster::call_following(survivors[0], &["GET", k]);
+        assert_eq!(v.as_bytes(), Some(k.as_bytes()), "{k} after the failover");
+    }
+    drop(survivors);
+
+    // The old primary, restarted (empty: corekey keeps no snapshot yet), rejoins as a replica
+    // of the promoted node and full-syncs from it.
+    nodes[pi].server.restart();
+    wait::until("the old primary to replicate the new one", SYNC_DEADLINE, || {
+        let mut c = nodes[pi].client();
+        let role = info_field(&mut c, "replication", "role")?;
+        let link = info_field(&mut c, "replication", "master_link_status")?;
+        let port = info_field(&mut c, "replication", "master_port")?;
+        (role == "slave" && link == "up" && port == nodes[ri].port().to_string()).then_some(())
+    });
+    assert_eq!(r.call(&["WAIT", "1", "5000"]).reply.as_int(), Some(1));
+    let mut old = nodes[pi].client();
+    assert_eq!(old.call_text(&["READONLY"]), "+OK\r\n");
+    let owned_by_new: Vec<&String> = keys
+        .iter()
+        .filter(|k| !r.call(&["GET", k.as_str()]).reply.is_error())
+        .collect();
+    assert!(!owned_by_new.is_empty());
+    for k in owned_by_new {
+        assert_eq!(old.call(&["GET", k.as_str()]).reply.as_bytes(), Some(k.as_bytes()));
+    }
+}

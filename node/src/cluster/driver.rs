@@ -178,6 +178,10 @@ impl Driver {
                 return;
             }
             self.reconfigure(&shard);
+            // Elections rank replicas by offset and refuse one whose data is too old.
+            let repl = &shard.node.repl;
+            let (offset, contact) = (repl.offset(), repl.last_contact_ms());
+            self.state.borrow_mut().set_replication(offset, contact);
             drop(shard);
             self.input(Input::Tick);
         }
