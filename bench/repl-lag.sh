@@ -30,10 +30,16 @@ mkdir -p "$DIR/p" "$DIR/r"
 pids+=($!)
 "$BIN" --port "$RP" --bind 127.0.0.1 --cores "$CORES" --dir "$DIR/r" >"$DIR/r.log" 2>&1 &
 pids+=($!)
+up=0
 for _ in $(seq 1 100); do
-  redis-cli -p "$PP" ping >/dev/null 2>&1 && redis-cli -p "$RP" ping >/dev/null 2>&1 && break
+  redis-cli -p "$PP" ping >/dev/null 2>&1 && redis-cli -p "$RP" ping >/dev/null 2>&1 && { up=1; break; }
   sleep 0.1
 done
+if [[ $up == 0 ]]; then
+  echo "the servers did not start (ports $PP/$RP in use?):" >&2
+  cat "$DIR/p.log" "$DIR/r.log" >&2
+  exit 1
+fi
 redis-cli -p "$RP" replicaof 127.0.0.1 "$PP" >/dev/null
 for _ in $(seq 1 100); do
   redis-cli -p "$RP" info replication | grep -q 'master_link_status:up' && break

@@ -590,13 +590,17 @@ fn failover_promotes_the_replica_and_keeps_acknowledged_writes() {
     // The old primary, restarted (empty: corekey keeps no snapshot yet), rejoins as a replica
     // of the promoted node and full-syncs from it.
     nodes[pi].server.restart();
-    wait::until("the old primary to replicate the new one", SYNC_DEADLINE, || {
-        let mut c = nodes[pi].client();
-        let role = info_field(&mut c, "replication", "role")?;
-        let link = info_field(&mut c, "replication", "master_link_status")?;
-        let port = info_field(&mut c, "replication", "master_port")?;
-        (role == "slave" && link == "up" && port == nodes[ri].port().to_string()).then_some(())
-    });
+    wait::until(
+        "the old primary to replicate the new one",
+        SYNC_DEADLINE,
+        || {
+            let mut c = nodes[pi].client();
+            let role = info_field(&mut c, "replication", "role")?;
+            let link = info_field(&mut c, "replication", "master_link_status")?;
+            let port = info_field(&mut c, "replication", "master_port")?;
+            (role == "slave" && link == "up" && port == nodes[ri].port().to_string()).then_some(())
+        },
+    );
     assert_eq!(r.call(&["WAIT", "1", "5000"]).reply.as_int(), Some(1));
     let mut old = nodes[pi].client();
     assert_eq!(old.call_text(&["READONLY"]), "+OK\r\n");
@@ -606,6 +610,9 @@ fn failover_promotes_the_replica_and_keeps_acknowledged_writes() {
         .collect();
     assert!(!owned_by_new.is_empty());
     for k in owned_by_new {
-        assert_eq!(old.call(&["GET", k.as_str()]).reply.as_bytes(), Some(k.as_bytes()));
+        assert_eq!(
+            old.call(&["GET", k.as_str()]).reply.as_bytes(),
+            Some(k.as_bytes())
+        );
     }
 }

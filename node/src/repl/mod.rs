@@ -85,6 +85,10 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// Most bytes queued to one replica stream before the link is dropped: Valkey's hard
+/// `client-output-buffer-limit replica 256mb`, per shard stream.
+pub const REPLICA_QUEUE_MAX_BYTES: usize = 256 << 20;
+
 /// Who this node replicates from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
@@ -296,6 +300,13 @@ pub(crate) fn seal(shard: &Shard) {
 pub(crate) fn publish_live(shard: &Shard, wire: Vec<u8>) {
     let mut st = shard.repl.state();
     for r in &st.replicas {
+        if r.link.queued_bytes() > REPLICA_QUEUE_MAX_BYTES {
+            // A replica this far behind would cost unbounded memory: drop it; it reconnects
+            // and resumes from the backlog, or full-syncs.
+            tracing::warn!(shard = shard.id, ip = %r.ip, port = r.port, "replica too far behind: link closed");
+            r.link.close();
+            continue;
+        }
         r.link.send(&wire);
     }
     let end = match st.backlog.as_mut() {
