@@ -444,6 +444,36 @@ pub static DIRECTIVES: &[Directive] = &[
                 .map_or_else(Vec::new, |(h, p)| format!("{h} {p}").into_bytes())
         },
     },
+    // corekey's own sync mode (issue 7): a write is acknowledged to its client only once this
+    // many replicas hold it.
+    Directive {
+        name: "min-replicas-ack",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.repl.min_replicas_ack = parse_int(one(a), 0, i32::MAX as i64)? as usize;
+            Ok(())
+        },
+        get: |c| c.repl.min_replicas_ack.to_string().into_bytes(),
+    },
+    Directive {
+        name: "min-replicas-ack-timeout",
+        kind: Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.repl.min_replicas_ack_timeout_ms = parse_int(one(a), 1, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+        get: |c| c.repl.min_replicas_ack_timeout_ms.to_string().into_bytes(),
+    },
     Directive {
         name: "repl-backlog-size",
         kind: Kind::Memory {

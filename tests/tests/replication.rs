@@ -616,3 +616,50 @@ fn failover_promotes_the_replica_and_keeps_acknowledged_writes() {
         );
     }
 }
+
+/// Sync mode (`min-replicas-ack 1`): a write's reply comes only once the replica holds it, so
+/// the replica has every acknowledged write without a WAIT; with the replica stopped, a write
+/// gets no reply and its connection is closed (never a false OK); reads still answer, and
+/// writes are acknowledged again once the replica is back.
+#[test]
+fn sync_mode_acknowledges_only_what_a_replica_holds() {
+    let primary = start(
+        "2",
+        &[
+            "--min-replicas-ack",
+            "1",
+            "--min-replicas-ack-timeout",
+            "300",
+        ],
+    );
+    let mut replica = start("1", &[]);
+    replicate(&replica, &primary);
+    let mut p = primary.client();
+    let mut r = replica.client();
+    for i in 0..100 {
+        let k = format!("sync:{i}");
+        assert_eq!(p.call_text(&["SET", &k, "v"]), "+OK\r\n");
+        // Acknowledged, so already on the replica (its read may not wait for anything).
+        assert_eq!(r.call_text(&["GET", &k]), "$1\r\nv\r\n", "{k}");
+    }
+    assert_eq!(p.call_text(&["MULTI"]), "+OK\r\n");
+    assert_eq!(p.call_text(&["INCR", "sync:n"]), "+QUEUED\r\n");
+    assert_eq!(p.call_text(&["EXEC"]), "*1\r\n:1\r\n");
+    assert_eq!(r.call_text(&["GET", "sync:n"]), "$1\r\n1\r\n");
+
+    replica.process().signal(libc::SIGSTOP);
+    let mut lost = primary.client();
+    assert_eq!(lost.call_text(&["GET", "sync:1"]), "$1\r\nv\r\n");
+    let e = lost
+        .try_call(&["SET", "sync:unacked", "v"])
+        .expect_err("no reply for a write no replica holds");
+    assert!(e.is_closed(), "{e}");
+    replica.process().signal(libc::SIGCONT);
+    wait::until("writes to be acknowledged again", SYNC_DEADLINE, || {
+        // A fresh connection each time: an unacknowledged try closes its own.
+        let mut c = primary.client();
+        let ok = matches!(c.try_call(&["SET", "sync:after", "v"]), Ok(f) if f.raw == b"+OK\r\n");
+        ok.then_some(())
+    });
+    assert_eq!(r.call_text(&["GET", "sync:after"]), "$1\r\nv\r\n");
+}

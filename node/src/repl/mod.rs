@@ -520,6 +520,12 @@ pub struct Settings {
     pub replicaof: Option<(String, u16)>,
     /// `repl-backlog-size`, for the whole node (each shard keeps its share).
     pub backlog_size: u64,
+    /// `min-replicas-ack` (corekey's sync mode): replies to writes wait until this many
+    /// replicas acknowledged them; 0 is off (Valkey's asynchronous replication).
+    pub min_replicas_ack: usize,
+    /// `min-replicas-ack-timeout` in ms: a write not acknowledged by then gets no reply, and
+    /// its connection is closed (its outcome is unknown to the client, never falsely "OK").
+    pub min_replicas_ack_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -527,6 +533,8 @@ impl Default for Settings {
         Settings {
             replicaof: None,
             backlog_size: 1024 * 1024,
+            min_replicas_ack: 0,
+            min_replicas_ack_timeout_ms: 1000,
         }
     }
 }
