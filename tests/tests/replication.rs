@@ -663,3 +663,90 @@ fn sync_mode_acknowledges_only_what_a_replica_holds() {
     });
     assert_eq!(r.call_text(&["GET", "sync:after"]), "$1\r\nv\r\n");
 }
+
+/// Single-shard failover, which Valkey cannot do: one primary and two replicas (set up with
+/// ADDSLOTSRANGE, MEET and REPLICATE), writes acknowledged by both replicas through WAIT 2,
+/// the primary killed with SIGKILL. A replica is promoted, the other follows it with a
+/// partial resync (both followed the same primary: the promoted one's replid2 covers it), and
+/// every acknowledged write is readable.
+#[test]
+fn single_shard_failover_with_two_replicas() {
+    use corekey_tests::cluster::{self, Node};
+    let args = ["--cluster-node-timeout", "2000"];
+    let mut nodes = Node::start_many(3, 1, &args);
+    let mut p = nodes[0].client();
+    assert_eq!(
+        p.call_text(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]),
+        "+OK\r\n"
+    );
+    let primary_id = nodes[0].id();
+    for n in &nodes[1..] {
+        let mut c = n.client();
+        let meet = [
+            "CLUSTER",
+            "MEET",
+            "127.0.0.1",
+            &nodes[0].port().to_string(),
+            &nodes[0].bus_port().to_string(),
+        ];
+        assert_eq!(c.call_text(&meet), "+OK\r\n");
+        wait::until("a replica to learn its primary", SYNC_DEADLINE, || {
+            (c.call(&["CLUSTER", "REPLICATE", &primary_id]).raw == b"+OK\r\n").then_some(())
+        });
+    }
+    cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
+    for i in 0..300 {
+        let k = format!("one:{i}");
+        assert_eq!(p.call_text(&["SET", &k, &k]), "+OK\r\n");
+    }
+    wait::until("both replicas to acknowledge", SYNC_DEADLINE, || {
+        (p.call(&["WAIT", "2", "1000"]).reply.as_int() == Some(2)).then_some(())
+    });
+    let partial_before: i64 = nodes[1..]
+        .iter()
+        .map(|n| info_int(&mut n.client(), "stats", "sync_partial_ok"))
+        .sum();
+
+    let killed = std::time::Instant::now();
+    nodes[0].server.process().kill();
+    let promoted = wait::until("a replica to be promoted", Duration::from_secs(30), || {
+        (1..3).find(|&i| {
+            info_field(&mut nodes[i].client(), "replication", "role").as_deref() == Some("master")
+        })
+    });
+    let elapsed = killed.elapsed();
+    let other = 3 - promoted;
+    wait::until(
+        "the other replica to follow the new primary",
+        SYNC_DEADLINE,
+        || {
+            let mut c = nodes[other].client();
+            let port = info_field(&mut c, "replication", "master_port")?;
+            let link = info_field(&mut c, "replication", "master_link_status")?;
+            (port == nodes[promoted].port().to_string() && link == "up").then_some(())
+        },
+    );
+    wait::until("cluster_state:ok", Duration::from_secs(30), || {
+        nodes[1..].iter().all(|n| n.state_ok()).then_some(())
+    });
+    println!("single-shard failover: promoted after {elapsed:?}");
+    let partial_after: i64 = nodes[1..]
+        .iter()
+        .map(|n| info_int(&mut n.client(), "stats", "sync_partial_ok"))
+        .sum();
+    assert!(
+        partial_after > partial_before,
+        "the sibling resumed with a partial resync"
+    );
+    let mut np = nodes[promoted].client();
+    for i in 0..300 {
+        let k = format!("one:{i}");
+        assert_eq!(np.call(&["GET", &k]).reply.as_bytes(), Some(k.as_bytes()));
+    }
+    assert_eq!(np.call_text(&["SET", "one:new", "v"]), "+OK\r\n");
+    assert_eq!(np.call(&["WAIT", "1", "5000"]).reply.as_int(), Some(1));
+    let mut o = nodes[other].client();
+    o.call(&["READONLY"]);
+    assert_eq!(o.call_text(&["GET", "one:new"]), "$1\r\nv\r\n");
+    drop(nodes.remove(0));
+}
