@@ -475,6 +475,20 @@ pub static DIRECTIVES: &[Directive] = &[
         get: |c| c.repl.min_replicas_ack_timeout_ms.to_string().into_bytes(),
     },
     Directive {
+        name: "repl-timeout",
+        kind: Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.repl.timeout_s = parse_int(one(a), 1, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+        get: |c| c.repl.timeout_s.to_string().into_bytes(),
+    },
+    Directive {
         name: "repl-backlog-size",
         kind: Kind::Memory {
             min: 1,

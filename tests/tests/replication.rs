@@ -750,3 +750,30 @@ fn single_shard_failover_with_two_replicas() {
     assert_eq!(o.call_text(&["GET", "one:new"]), "$1\r\nv\r\n");
     drop(nodes.remove(0));
 }
+
+/// `repl-timeout`: a replica whose primary goes silent (stopped with SIGSTOP: no close, no
+/// pings) drops the link and reports it down; when the primary comes back the replica resumes
+/// with a partial resync and gets what was written.
+#[test]
+fn silent_primary_times_out_then_resumes() {
+    let mut primary = start("2", &[]);
+    let replica = start("2", &["--repl-timeout", "1"]);
+    replicate(&replica, &primary);
+    let mut p = primary.client();
+    p.call(&["SET", "before", "1"]);
+    wait_caught_up(&primary);
+    let partial_before = info_int(&mut p, "stats", "sync_partial_ok");
+
+    primary.process().signal(libc::SIGSTOP);
+    let mut r = replica.client();
+    wait::until("the link to be reported down", SYNC_DEADLINE, || {
+        (info_field(&mut r, "replication", "master_link_status").as_deref() == Some("down"))
+            .then_some(())
+    });
+    primary.process().signal(libc::SIGCONT);
+    p.call(&["SET", "after", "1"]);
+    wait_link_up(&replica);
+    wait_caught_up(&primary);
+    assert_eq!(r.call_text(&["GET", "after"]), "$1\r\n1\r\n");
+    assert!(info_int(&mut p, "stats", "sync_partial_ok") > partial_before);
+}

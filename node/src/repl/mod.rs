@@ -240,6 +240,10 @@ pub(crate) struct ShardState {
     pub streams: std::collections::BTreeMap<usize, InStream>,
     pub listener: bool,
     pub stats: SyncStats,
+    /// This shard received streams of a primary with another core count: its offsets are
+    /// sums over those streams, so they cannot resume a stream of that primary's history
+    /// (`replid2`) for a replica of our own after a promotion.
+    pub foreign_offsets: bool,
 }
 
 impl ShardRepl {
@@ -520,6 +524,8 @@ pub struct Settings {
     pub replicaof: Option<(String, u16)>,
     /// `repl-backlog-size`, for the whole node (each shard keeps its share).
     pub backlog_size: u64,
+    /// `repl-timeout` in seconds: a replica drops a link its primary left silent this long.
+    pub timeout_s: u64,
     /// `min-replicas-ack` (corekey's sync mode): replies to writes wait until this many
     /// replicas acknowledged them; 0 is off (Valkey's asynchronous replication).
     pub min_replicas_ack: usize,
@@ -533,6 +539,7 @@ impl Default for Settings {
         Settings {
             replicaof: None,
             backlog_size: 1024 * 1024,
+            timeout_s: 60,
             min_replicas_ack: 0,
             min_replicas_ack_timeout_ms: 1000,
         }

@@ -18,7 +18,7 @@ pub const SNAPSHOT_STEP_BYTES: usize = 1 << 20;
 pub const SNAPSHOT_QUEUE_MAX_BYTES: usize = 4 << 20;
 /// Keep-alive period (Valkey's `repl-ping-replica-period` is 10 s; we ping more often so a
 /// replica's `master_last_io_seconds_ago` stays small on an idle primary).
-pub const PING_PERIOD: Duration = Duration::from_secs(1);
+pub(super) const PING_PERIOD: Duration = Duration::from_secs(1);
 /// How often the write log of an idle shard is drained (active expiry's deletes).
 const DRAIN_PERIOD: Duration = Duration::from_millis(100);
 
@@ -159,6 +159,7 @@ fn on_hello(shard: &Rc<Shard>, id: u64, link: link::Link, ip: &str, hello: frame
     let backlog_end = st.backlog.as_ref().map_or(0, |b| b.end_offset());
     let same_history = hello.replid == ident.replid
         || (hello.replid == ident.replid2
+            && !st.foreign_offsets
             && ident
                 .second_offsets
                 .as_ref()

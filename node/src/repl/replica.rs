@@ -2,7 +2,7 @@
 //! frames in place.
 
 use super::frame::{self, ArchivedOp, Kind, Op, REPLID_LEN};
-use super::InStream;
+use super::{primary, InStream};
 use crate::commands::{self, Exec, Lookup};
 use crate::keyspace::log::ExpiryMode;
 use crate::keyspace::{rdb, Entry};
@@ -200,6 +200,27 @@ async fn run_stream(
     if !current(shard, generation) {
         link.close();
     }
+    // `repl-timeout`: a primary that sends nothing (not even its pings) for that long is
+    // gone, or cut off; drop the link so the supervisor reconnects and INFO says "down".
+    {
+        let (s, l, c) = (shard.clone(), link.clone(), closed.clone());
+        monoio::spawn(async move {
+            // Bounded by the link's life: it ends when the link closes.
+            while !c.get() {
+                monoio::time::sleep(primary::PING_PERIOD).await;
+                let timeout_ms = s.config().repl.timeout_s.saturating_mul(1000) as i64;
+                let last = s.repl.state().streams.get(&k).map_or(0, |st| st.last_io_ms);
+                if !c.get() && super::now_ms() - last > timeout_ms {
+                    tracing::warn!(
+                        stream = k,
+                        "replication: primary silent past repl-timeout, link closed"
+                    );
+                    l.close();
+                    return;
+                }
+            }
+        });
+    }
     std::future::poll_fn(|cx| {
         if closed.get() {
             Poll::Ready(())
@@ -262,6 +283,11 @@ impl Applier {
                 let full = kind == Kind::FullResync;
                 let mut st = shard.repl.state();
                 let backlog_bytes = super::backlog_bytes(shard);
+                if !mirror {
+                    st.foreign_offsets = true;
+                } else if full {
+                    st.foreign_offsets = false;
+                }
                 if let Some(s) = st.streams.get_mut(&k) {
                     s.replid = Some(replid);
                     s.up = !full;
