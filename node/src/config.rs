@@ -97,6 +97,8 @@ pub struct Config {
     /// Where the log goes; empty = standard output.
     pub logfile: String,
     pub log_format: LogFormat,
+    /// Replication (`replicaof`, `repl-*`).
+    pub repl: crate::repl::Settings,
 }
 
 /// How log lines are written.
@@ -136,6 +138,7 @@ impl Config {
             metrics_port: 0,
             logfile: String::new(),
             log_format: LogFormat::Legacy,
+            repl: crate::repl::Settings::default(),
         }
     }
 
@@ -456,6 +459,80 @@ pub static DIRECTIVES: &[Directive] = &[
         get: |c| c.timeout.to_string().into_bytes(),
     },
     // ---- Cluster mode (issue 6). Valkey's names, defaults and mutability. ----
+    Directive {
+        name: "replicaof",
+        kind: Kind::List,
+        mutable: false,
+        protected: false,
+        set: |c, a| {
+            c.repl.replicaof = crate::repl::parse_replicaof(a)?;
+            Ok(())
+        },
+        get: |c| {
+            c.repl
+                .replicaof
+                .as_ref()
+                .map_or_else(Vec::new, |(h, p)| format!("{h} {p}").into_bytes())
+        },
+    },
+    // corekey's own sync mode (issue 7): a write is acknowledged to its client only once this
+    // many replicas hold it.
+    Directive {
+        name: "min-replicas-ack",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.repl.min_replicas_ack = parse_int(one(a), 0, i32::MAX as i64)? as usize;
+            Ok(())
+        },
+        get: |c| c.repl.min_replicas_ack.to_string().into_bytes(),
+    },
+    Directive {
+        name: "min-replicas-ack-timeout",
+        kind: Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.repl.min_replicas_ack_timeout_ms = parse_int(one(a), 1, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+        get: |c| c.repl.min_replicas_ack_timeout_ms.to_string().into_bytes(),
+    },
+    Directive {
+        name: "repl-timeout",
+        kind: Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.repl.timeout_s = parse_int(one(a), 1, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+        get: |c| c.repl.timeout_s.to_string().into_bytes(),
+    },
+    Directive {
+        name: "repl-backlog-size",
+        kind: Kind::Memory {
+            min: 1,
+            max: i64::MAX as u64,
+        },
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.repl.backlog_size = parse_memory(one(a), 1, i64::MAX as u64)?;
+            Ok(())
+        },
+        get: |c| c.repl.backlog_size.to_string().into_bytes(),
+    },
     Directive {
         name: "cluster-enabled",
         kind: Kind::Bool,

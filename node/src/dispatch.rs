@@ -198,6 +198,7 @@ pub fn exec_key(
 ) -> u64 {
     let t0 = Instant::now();
     let before = out.error_count();
+    let replicating = crate::repl::capture::before_key_cmd(shard);
     {
         let mut ks = shard.ks.borrow_mut();
         let config = shard.config.borrow();
@@ -245,9 +246,12 @@ pub fn exec_key(
             }
         }
     }
+    let failed = out.error_count() > before;
+    if replicating {
+        crate::repl::capture::after_key_cmd(shard, r, db, argv, now_ms, failed);
+    }
     // The write may have made keys ready for blocked clients: serve them now that it is done.
     crate::shard::block::serve_ready(shard);
-    let failed = out.error_count() > before;
     let errors = out.take_errors();
     record(shard, r.id, t0, failed, errors)
 }
@@ -513,6 +517,7 @@ pub async fn run_node(
         NodeCmd::LatencyReset => D::latency_reset(shard, argv, out).await,
         NodeCmd::LatencyHistogram => D::latency_histogram(shard, argv, out).await,
         NodeCmd::LatencyDoctor => D::latency_doctor(shard, out).await,
+        NodeCmd::Repl(c) => commands::replication::run(c, shard, argv, out).await,
     }
 }
 

@@ -17,6 +17,7 @@
 //! - `cluster`: cluster mode: the bus driver on shard 0, topology snapshots, routing.
 //! - `metrics`: the Prometheus text served on `metrics-port`.
 //! - `check`: `corekey --check-system`, the host checks.
+//! - `repl`: replication streams per shard, backlogs, full and partial resync, WAIT, roles.
 //! - `util`: exact ports of Valkey's number and pattern helpers.
 
 pub mod check;
@@ -29,6 +30,7 @@ pub mod keyspace;
 pub mod metrics;
 pub mod net;
 pub mod pubsub;
+pub mod repl;
 pub mod resp;
 pub mod server;
 pub mod session;

@@ -104,6 +104,7 @@ fn shard_thread(start: ShardStart) {
         if let Some(boot) = cluster {
             crate::cluster::attach(&shard, boot);
         }
+        crate::repl::boot(&shard);
         let canceller = monoio::io::Canceller::new();
         for l in listeners {
             let handle = canceller.handle();

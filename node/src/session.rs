@@ -71,6 +71,8 @@ pub struct ClientSession {
     /// Bytes left unconsumed in the input after the previous call (the start of a command
     /// still arriving); whatever the input holds beyond them arrived since.
     unparsed_input: usize,
+    /// The current batch ran a write (sync mode waits for replicas before replying).
+    wrote: bool,
 }
 
 impl ClientSession {
@@ -96,6 +98,7 @@ impl ClientSession {
             groups: (0..shards).map(|_| Forward::default()).collect(),
             forwarding: false,
             unparsed_input: 0,
+            wrote: false,
             shard,
         }
     }
@@ -109,6 +112,7 @@ impl ClientSession {
         peer: &mut Peer<'_>,
     ) {
         let now_ms = unix_ms();
+        let replies_start = out.buf.len();
         for c in &parser.cmds {
             if self.state.close_after_reply {
                 break;
@@ -120,6 +124,36 @@ impl ClientSession {
             self.run_one(&argv, out, now_ms, peer).await;
         }
         self.flush(out).await;
+        self.sync_replicas(out, replies_start).await;
+    }
+
+    /// Sync mode (`min-replicas-ack N`): when the batch wrote, its replies wait until N
+    /// replicas acknowledged everything written so far. If they do not in time, the batch's
+    /// replies are withdrawn and the connection closed: a client is never told a write
+    /// succeeded that fewer than N replicas hold.
+    async fn sync_replicas(&mut self, out: &mut Out, replies_start: usize) {
+        if !std::mem::take(&mut self.wrote) {
+            return;
+        }
+        let (needed, timeout_ms) = {
+            let c = self.shard.config.borrow();
+            (c.repl.min_replicas_ack, c.repl.min_replicas_ack_timeout_ms)
+        };
+        if needed == 0 || self.shard.node.repl.is_replica() {
+            return;
+        }
+        let via = commands::multi::Via::direct(&self.shard);
+        let acked = crate::repl::info::wait_acks(via, needed, timeout_ms).await;
+        if acked < needed {
+            tracing::warn!(
+                client = self.state.id,
+                acked,
+                needed,
+                "sync mode: writes not acknowledged by enough replicas, closing the client"
+            );
+            out.buf.truncate(replies_start);
+            self.state.close_after_reply = true;
+        }
     }
 
     /// Where the reply of a command run here goes now.
@@ -212,6 +246,12 @@ impl ClientSession {
                 .await;
             return;
         }
+        if let Some(msg) = crate::repl::refuse_write(&self.shard, spec) {
+            self.reject(out, Some(r), msg).await;
+            return;
+        }
+        // EXEC writes whatever it queued: count it as a write too.
+        self.wrote |= spec.has(commands::spec::flag::WRITE) || spec.name == "exec";
         if self.state.multi.is_some() && spec.has(commands::spec::flag::NO_MULTI) {
             self.reject(out, Some(r), b"Command not allowed inside a transaction")
                 .await;

@@ -189,6 +189,10 @@ impl Driver {
                 return;
             }
             self.reconfigure(&shard);
+            // Elections rank replicas by offset and refuse one whose data is too old.
+            let repl = &shard.node.repl;
+            let (offset, contact) = (repl.offset(), repl.last_contact_ms());
+            self.state.borrow_mut().set_replication(offset, contact);
             drop(shard);
             self.input(Input::Tick);
         }
@@ -375,6 +379,17 @@ impl Driver {
             return;
         };
         let topology = Arc::new(self.state.borrow().topology());
+        // The replication streams follow the topology: a replica streams from its primary
+        // (CLUSTER REPLICATE, a failover elsewhere), a primary from nobody (promotion).
+        let me = topology.me();
+        let primary = me
+            .flags
+            .contains(corekey_bus::topology::NodeFlags::REPLICA)
+            .then_some(me.primary.as_ref())
+            .flatten()
+            .and_then(|id| topology.nodes.iter().find(|n| &n.id == id))
+            .map(|n| (n.ip.clone(), n.port));
+        crate::repl::set_primary(&shard, primary);
         for t in 0..shard.shards() {
             if t == shard.id {
                 shard.cluster.install(topology.clone());

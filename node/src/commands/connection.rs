@@ -515,6 +515,9 @@ struct KillFilter {
     laddr: Option<String>,
     id: Option<u64>,
     normal_only: Option<bool>,
+    /// TYPE master|primary (true) or slave|replica (false): replication links, which are
+    /// not client connections here (`crate::repl::kill_links`).
+    links: Option<bool>,
     user: Option<String>,
     skip_id: Option<u64>,
     max_age_s: Option<i64>,
@@ -571,6 +574,11 @@ pub async fn client_kill(
                     return;
                 }
                 f.normal_only = Some(is_normal(v));
+                if super::opt_is(v, "master") || super::opt_is(v, "primary") {
+                    f.links = Some(true);
+                } else if super::opt_is(v, "slave") || super::opt_is(v, "replica") {
+                    f.links = Some(false);
+                }
             } else if super::opt_is(opt, "addr") {
                 f.addr = Some(String::from_utf8_lossy(v).into_owned());
             } else if super::opt_is(opt, "laddr") {
@@ -601,6 +609,20 @@ pub async fn client_kill(
     let me = client.id;
     let mut killed = 0;
     let mut kill_me = false;
+    if let Some(primary_links) = f.links {
+        // A node counts once, however many shard streams it has (Valkey has one client each).
+        let mut nodes = Vec::new();
+        for t in 0..shard.shards() {
+            nodes.extend(
+                shard
+                    .call(t, move |s| crate::repl::kill_links(s, primary_links))
+                    .await,
+            );
+        }
+        nodes.sort_unstable();
+        nodes.dedup();
+        killed += nodes.len() as i64;
+    }
     for t in 0..shard.shards() {
         let f = f.clone();
         let (n, me_hit) = shard

@@ -26,6 +26,7 @@ pub mod list;
 pub mod migrate;
 pub mod multi;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod set;
 pub mod sorted_set;
@@ -90,6 +91,8 @@ pub enum NodeCmd {
     LatencyReset,
     LatencyHistogram,
     LatencyDoctor,
+    /// ROLE, WAIT, REPLCONF (`replication.rs`).
+    Repl(replication::ReplCmd),
 }
 
 /// The context of a key command: the owning shard's keyspace, the client's database, the
@@ -197,7 +200,7 @@ pub struct Registry {
 }
 
 /// The families' tables, in the order COMMAND lists them.
-fn families() -> [&'static [CommandSpec]; 14] {
+fn families() -> [&'static [CommandSpec]; 15] {
     [
         string::COMMANDS,
         hash::COMMANDS,
@@ -213,6 +216,7 @@ fn families() -> [&'static [CommandSpec]; 14] {
         cluster::COMMANDS,
         migrate::COMMANDS,
         diagnostics::COMMANDS,
+        replication::COMMANDS,
     ]
 }
 

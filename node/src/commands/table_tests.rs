@@ -10,6 +10,10 @@ use super::{key_positions, registry};
 const ARITY_EXCEPTIONS: &[(&str, &str)] = &[
     ("quit", "accepts and ignores any arguments, as in Valkey"),
     (
+        "replconf",
+        "an internal command with free-form option pairs; Valkey documents no arguments",
+    ),
+    (
         "client|kill",
         "the new form needs at least one filter, which the docs syntax cannot say",
     ),

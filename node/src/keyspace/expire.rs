@@ -31,6 +31,10 @@ impl Db {
         out_of_time: &mut dyn FnMut() -> bool,
     ) -> ExpireReport {
         let mut report = ExpireReport::default();
+        if self.log.expiry.get() != super::log::ExpiryMode::Normal {
+            // Replicas never expire keys on their own: their primary sends the deletes.
+            return report;
+        }
         // Bound the cycle by the table size too, so that a full table walk is the most one
         // cycle ever does.
         let max_rounds = self.expires.len() / KEYS_PER_ROUND + 1;
@@ -53,8 +57,9 @@ impl Db {
                 if when <= now_ms {
                     let key = key.clone();
                     // The last key moves into the cursor's position: look at it next.
-                    self.remove(&key);
+                    self.remove_quiet(&key);
                     self.expired += 1;
+                    self.log.expired(self.id, &key);
                     expired += 1;
                 } else {
                     ttl_sum = ttl_sum.saturating_add(when - now_ms);

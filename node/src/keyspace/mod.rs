@@ -21,6 +21,7 @@ mod expire;
 mod fenwick;
 pub mod hash;
 pub mod list;
+pub mod log;
 pub mod rdb;
 mod scan;
 pub mod set;
@@ -35,6 +36,7 @@ pub use value::{StrVal, Value};
 use corekey_bus::{key_slot, SLOT_COUNT};
 use indexmap::IndexMap;
 use std::hash::BuildHasher;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 /// The hasher of every key table: ahash with one random seed per process.
@@ -97,6 +99,11 @@ pub struct Db {
     pub expired: u64,
     /// Running estimate of the average remaining TTL in ms (INFO keyspace avg_ttl).
     pub avg_ttl_ms: i64,
+    /// This database's number as the replication log last knew it (SWAPDB swaps whole
+    /// databases; `crate::repl::capture` notices and replicates the swap).
+    pub id: usize,
+    /// The shard's replication write log (see `log.rs`), shared by all its databases.
+    pub log: Rc<log::WriteLog>,
 }
 
 /// Counters of keyspace events on one shard.
@@ -134,6 +141,22 @@ impl Keyspace {
             limits: encoding::Limits::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (shard as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
         }
+        .with_shared_log()
+    }
+
+    /// Gives every database the same write log and its number.
+    fn with_shared_log(mut self) -> Keyspace {
+        let log = Rc::new(log::WriteLog::default());
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            db.id = i;
+            db.log = log.clone();
+        }
+        self
+    }
+
+    /// The shard's replication write log.
+    pub fn log(&self) -> Option<&Rc<log::WriteLog>> {
+        self.dbs.first().map(|d| &d.log)
     }
 
     /// Whether this shard owns the slot of `key`.
@@ -169,6 +192,8 @@ impl Db {
             expire_cursor: 0,
             expired: 0,
             avg_ttl_ms: 0,
+            id: 0,
+            log: Rc::default(),
         }
     }
 
@@ -237,8 +262,15 @@ impl Db {
         if when > now_ms {
             return false;
         }
-        self.remove(key);
+        match self.log.expiry.get() {
+            log::ExpiryMode::Normal => {}
+            // A replica hides the key from its clients but leaves it to its primary's delete.
+            log::ExpiryMode::Hide => return true,
+            log::ExpiryMode::Off => return false,
+        }
+        self.remove_quiet(key);
         self.expired += 1;
+        self.log.expired(self.id, key);
         true
     }
 
@@ -289,6 +321,7 @@ impl Db {
 
     /// A write access (Valkey's `lookupKeyWrite`): touches the LRU, counts nothing.
     pub fn lookup_write(&mut self, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
+        self.log.touched(self.id, key);
         let e = self.get_mut(key, now_ms)?;
         e.lru = lru_clock(now_ms);
         Some(e)
@@ -315,6 +348,7 @@ impl Db {
     /// Sets `key` to `value` as Valkey's `setKey` does: the key is created or overwritten, and
     /// any TTL is dropped unless `keep_ttl`.
     pub fn set(&mut self, key: &[u8], value: Value, now_ms: i64, keep_ttl: bool) {
+        self.log.touched(self.id, key);
         self.ensure_tables();
         // An expired key is gone before the write, so KEEPTTL cannot revive its deadline.
         self.expire_if_needed(key, now_ms);
@@ -346,6 +380,7 @@ impl Db {
     /// Inserts a whole entry for a key that does not exist (RENAME, COPY, MOVE), with its
     /// deadline if any. The caller has checked that `key` is absent.
     pub fn insert_entry(&mut self, key: &[u8], mut entry: Entry, expire_at: Option<i64>) {
+        self.log.touched(self.id, key);
         self.ensure_tables();
         let local = self.local(key);
         entry.has_expire = expire_at.is_some();
@@ -360,6 +395,12 @@ impl Db {
 
     /// Removes `key` and its TTL; returns the entry and its deadline.
     pub fn remove(&mut self, key: &[u8]) -> Option<(Entry, Option<i64>)> {
+        self.log.touched(self.id, key);
+        self.remove_quiet(key)
+    }
+
+    /// [`Db::remove`] without logging (expiry logs its own event).
+    fn remove_quiet(&mut self, key: &[u8]) -> Option<(Entry, Option<i64>)> {
         if self.slots.is_empty() {
             return None;
         }
@@ -387,6 +428,7 @@ impl Db {
 
     /// Gives the existing key `key` the deadline `at_ms`.
     pub fn set_expire(&mut self, key: &[u8], at_ms: i64) {
+        self.log.touched(self.id, key);
         let local = self.local(key);
         let Some(e) = self.slots.get_mut(local).and_then(|t| t.get_mut(key)) else {
             panic!("set_expire on a missing key");
@@ -397,6 +439,7 @@ impl Db {
 
     /// Drops the TTL of `key`; returns whether it had one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
+        self.log.touched(self.id, key);
         if self.slots.is_empty() {
             return false;
         }
@@ -413,6 +456,7 @@ impl Db {
 
     /// Removes every key.
     pub fn clear(&mut self) {
+        self.log.flushed(self.id);
         self.slots = Vec::new();
         self.sizes = fenwick::Fenwick::new(0);
         self.keys = 0;
@@ -440,6 +484,10 @@ impl Db {
                 .map(|(k, _)| k.clone())?;
             if !self.expire_if_needed(&key, now_ms) {
                 return Some(key);
+            }
+            if self.log.expiry.get() != log::ExpiryMode::Normal {
+                // A replica's expired key stays in the table: another pick may find a live one.
+                continue;
             }
         }
         None
@@ -506,9 +554,58 @@ impl Db {
                 }
             }
         }
+        if self.log.expiry.get() != log::ExpiryMode::Normal {
+            return;
+        }
         for k in expired {
-            self.remove(&k);
+            self.remove_quiet(&k);
             self.expired += 1;
+            self.log.expired(self.id, &k);
+        }
+    }
+
+    /// What is stored at `key`, expired or not, with its deadline (replication reads the
+    /// state a write left, without expiring anything).
+    pub fn raw(&self, key: &[u8]) -> Option<(&Entry, Option<i64>)> {
+        let e = self.slots.get(self.local(key))?.get(key)?;
+        let at = if e.has_expire {
+            self.expires.get(key).copied()
+        } else {
+            None
+        };
+        Some((e, at))
+    }
+
+    /// Every key of the slot with global number `slot` (which this shard must own), with its
+    /// entry and deadline: what a full sync sends of that slot.
+    pub fn slot_entries(
+        &self,
+        slot: usize,
+    ) -> impl Iterator<Item = (&SmallBytes, &Entry, Option<i64>)> {
+        self.slots
+            .get(slot / self.shards)
+            .into_iter()
+            .flat_map(move |t| {
+                t.iter().map(move |(k, e)| {
+                    let at = if e.has_expire {
+                        self.expires.get(k).copied()
+                    } else {
+                        None
+                    };
+                    (k, e, at)
+                })
+            })
+    }
+
+    /// Removes every key of the slot with global number `slot` (a replica, before the
+    /// snapshot of that slot arrives). Not logged: only replicas do this.
+    pub fn clear_slot(&mut self, slot: usize) {
+        let Some(table) = self.slots.get_mut(slot / self.shards) else {
+            return;
+        };
+        let keys: Vec<SmallBytes> = table.keys().cloned().collect();
+        for k in keys {
+            self.remove_quiet(&k);
         }
     }
 

@@ -122,6 +122,12 @@ pub fn serve_ready(shard: &Shard) {
     if shard.is_locked() {
         return;
     }
+    serve_rounds(shard);
+    // The pops replicate as their effects, right after the write that allowed them.
+    crate::repl::drain(shard);
+}
+
+fn serve_rounds(shard: &Shard) {
     for _ in 0..SERVE_ROUNDS_MAX {
         let ready = {
             let mut ks = shard.ks.borrow_mut();

@@ -145,6 +145,8 @@ pub struct NodeShared {
     pub monitors_total: AtomicUsize,
     /// The id of the next SLOWLOG entry (node-wide, so entries of all shards sort by it).
     pub slowlog_next_id: AtomicU64,
+    /// The node's replication identity and offsets (`crate::repl`).
+    pub repl: crate::repl::NodeRepl,
 }
 
 impl NodeShared {
@@ -176,6 +178,7 @@ impl NodeShared {
             monitors: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             monitors_total: AtomicUsize::new(0),
             slowlog_next_id: AtomicU64::new(0),
+            repl: crate::repl::NodeRepl::new(shards),
         })
     }
 
@@ -282,6 +285,8 @@ pub struct Shard {
     pub accept_cancel: RefCell<Option<monoio::io::Canceller>>,
     /// Cluster mode: this shard's topology snapshot (and on shard 0 the bus driver).
     pub cluster: crate::cluster::ShardCluster,
+    /// This shard's replication streams (`crate::repl`).
+    pub repl: crate::repl::ShardRepl,
 }
 
 impl Shard {
@@ -317,6 +322,7 @@ impl Shard {
             next_client: Cell::new(0),
             accept_cancel: RefCell::new(None),
             cluster: crate::cluster::ShardCluster::default(),
+            repl: crate::repl::ShardRepl::default(),
             node,
         }
     }
@@ -430,7 +436,10 @@ impl Shard {
     {
         if target == self.id {
             self.wait_unlocked(None).await;
-            return f(self);
+            let r = f(self);
+            // What the job wrote replicates before anything after it.
+            crate::repl::drain(self);
+            return r;
         }
         self.call_remote(target, None, false, f).await
     }
@@ -577,6 +586,8 @@ impl Shard {
                     self.lock.set(txn);
                 }
                 let result = job(self);
+                // What the job wrote replicates before anything after it.
+                crate::repl::drain(self);
                 self.send(from, Msg::Done { ticket, result });
             }
             Msg::Done { ticket, result } => {

@@ -61,7 +61,10 @@ impl Txn {
             "transaction step on a shard it does not hold"
         );
         if target == self.shard.id {
-            return f(&self.shard);
+            let r = f(&self.shard);
+            // What the step wrote replicates before anything after it.
+            crate::repl::drain(&self.shard);
+            return r;
         }
         self.shard
             .call_remote(target, Some(self.id), false, f)
