@@ -35,6 +35,8 @@ pub struct Facts {
     pub cpu_sys: f64,
     pub cpu_user: f64,
     pub now_ms: i64,
+    /// The text of `INFO replication`.
+    pub replication: String,
 }
 
 /// One metric family being written: its HELP and TYPE lines go out once, before its first
@@ -116,13 +118,23 @@ pub fn render(config: &Config, node: &NodeShared, reports: &[ShardReport], f: &F
     );
     let pid = std::process::id().to_string();
     let port = node.tcp_port.to_string();
+    let role = f
+        .replication
+        .lines()
+        .find_map(|l| l.strip_prefix("role:"))
+        .map_or("master", str::trim);
+    let mode = if config.cluster.enabled {
+        "cluster"
+    } else {
+        "standalone"
+    };
     w.sample(
         "redis_instance_info",
         &[
-            ("role", "master"),
+            ("role", role),
             ("redis_version", crate::commands::server::REDIS_VERSION),
             ("redis_build_id", "0"),
-            ("redis_mode", "standalone"),
+            ("redis_mode", mode),
             ("os", std::env::consts::OS),
             ("maxmemory_policy", "noeviction"),
             ("tcp_port", &port),
@@ -329,12 +341,7 @@ pub fn render(config: &Config, node: &NodeShared, reports: &[ShardReport], f: &F
         "pubsubshard_channels metric",
         distinct(|r| r.pubsub_shard_channels.iter().collect()),
     );
-    w.one(
-        "redis_connected_slaves",
-        "gauge",
-        "connected_slaves metric",
-        0.0,
-    );
+    replication(&mut w, &f.replication);
     w.one(
         "redis_slowlog_length",
         "gauge",
@@ -599,6 +606,80 @@ pub fn render(config: &Config, node: &NodeShared, reports: &[ShardReport], f: &F
         );
     }
     w.out
+}
+
+/// The replication series, with redis_exporter's names, from the text of `INFO replication`.
+fn replication(w: &mut Writer, info: &str) {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    let num = |name: &str| field(name).and_then(|v| v.parse::<f64>().ok());
+    for (name, field_name) in [
+        ("redis_connected_slaves", "connected_slaves"),
+        ("redis_master_repl_offset", "master_repl_offset"),
+        ("redis_repl_backlog_is_active", "repl_backlog_active"),
+        ("redis_repl_backlog_size", "repl_backlog_size"),
+        ("redis_repl_backlog_history_bytes", "repl_backlog_histlen"),
+        ("redis_slave_repl_offset", "slave_repl_offset"),
+        (
+            "redis_master_last_io_seconds_ago",
+            "master_last_io_seconds_ago",
+        ),
+        ("redis_master_sync_in_progress", "master_sync_in_progress"),
+    ] {
+        if let Some(v) = num(field_name) {
+            w.one(name, "gauge", &format!("{field_name} metric"), v);
+        }
+    }
+    if let Some(status) = field("master_link_status") {
+        w.one(
+            "redis_master_link_up",
+            "gauge",
+            "master_link_status metric (1: up)",
+            if status == "up" { 1.0 } else { 0.0 },
+        );
+    }
+    // slaveN:ip=…,port=…,state=…,offset=…,lag=…
+    let replicas: Vec<Vec<(&str, &str)>> = info
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("slave")
+                .and_then(|r| r.split(':').next())
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|l| l.split_once(':'))
+        .map(|(_, v)| v.split(',').filter_map(|kv| kv.split_once('=')).collect())
+        .collect();
+    if replicas.is_empty() {
+        return;
+    }
+    fn get<'a>(r: &[(&'a str, &'a str)], k: &str) -> &'a str {
+        r.iter().find(|(key, _)| *key == k).map_or("", |(_, v)| *v)
+    }
+    for (name, key, help) in [
+        (
+            "redis_connected_slave_offset_bytes",
+            "offset",
+            "offset of each connected replica",
+        ),
+        (
+            "redis_connected_slave_lag_seconds",
+            "lag",
+            "lag of each connected replica",
+        ),
+    ] {
+        w.family(name, "gauge", help);
+        for r in &replicas {
+            let labels = [
+                ("slave_ip", get(r, "ip")),
+                ("slave_port", get(r, "port")),
+                ("slave_state", get(r, "state")),
+            ];
+            w.sample(name, &labels, get(r, key).parse::<f64>().unwrap_or(0.0));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -216,6 +216,7 @@ async fn serve_http(shard: Rc<Shard>, path: String) -> net::http::Response {
                 cpu_sys,
                 cpu_user,
                 now_ms: unix_ms(),
+                replication: crate::repl::info::section(via).await,
             };
             let text = crate::metrics::render(&shard.config(), &shard.node, &reports, &facts);
             net::http::Response {

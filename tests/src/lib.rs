@@ -27,6 +27,7 @@ pub mod gen_list;
 pub mod gen_mixed;
 pub mod gen_set;
 pub mod gen_zset;
+pub mod http;
 pub mod server;
 pub mod slot;
 pub mod wait;

@@ -3,34 +3,15 @@
 //! `metrics-port`, and its HTTP API shows the target up and `redis_commands_total` growing
 //! under load; `promtool check metrics` accepts the page.
 
+use corekey_tests::http::http_get;
 use corekey_tests::require_tool;
 use corekey_tests::server::{lease_port, Corekey, Process};
 use std::ffi::OsString;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
 use std::time::Duration;
 
 /// How long Prometheus may take to start, scrape and answer (it scrapes every second).
 const PROMETHEUS_DEADLINE: Duration = Duration::from_secs(60);
-const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A plain HTTP/1.0 GET on loopback: the status code and the body.
-fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s =
-        TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), HTTP_TIMEOUT)?;
-    s.set_read_timeout(Some(HTTP_TIMEOUT))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut bytes = Vec::new();
-    s.read_to_end(&mut bytes)?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok((status, body.to_string()))
-}
 
 /// Percent-encodes a PromQL query for a URL.
 fn encode(q: &str) -> String {

@@ -4,7 +4,8 @@
 //! resync after a broken link, and a replica restarted after SIGKILL.
 
 use corekey_tests::client::{Conn, Reply};
-use corekey_tests::server::Corekey;
+use corekey_tests::http::http_get;
+use corekey_tests::server::{lease_port, Corekey};
 use corekey_tests::wait;
 use std::time::Duration;
 
@@ -884,4 +885,51 @@ fn no_acknowledged_write_lost_under_load() {
             ok.len()
         );
     }
+}
+
+/// The replication series of `/metrics` (redis_exporter's names) on both ends of a stream.
+#[test]
+fn replication_metrics() {
+    let (pm, rm) = (lease_port(), lease_port());
+    let primary = start("1", &["--metrics-port", &pm.port().to_string()]);
+    let replica = start("1", &["--metrics-port", &rm.port().to_string()]);
+    replicate(&replica, &primary);
+    let mut p = primary.client();
+    assert_eq!(p.call_text(&["SET", "k", "v"]), "+OK\r\n");
+    wait_caught_up(&primary);
+    let offset = info_int(&mut p, "replication", "master_repl_offset");
+    let (status, page) = http_get(pm.port(), "/metrics").expect("GET /metrics");
+    assert_eq!(status, 200);
+    let line = |page: &str, prefix: &str| -> String {
+        page.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {page}"))
+            .to_string()
+    };
+    assert_eq!(
+        line(&page, "redis_connected_slaves "),
+        "redis_connected_slaves 1"
+    );
+    assert_eq!(
+        line(&page, "redis_master_repl_offset "),
+        format!("redis_master_repl_offset {offset}")
+    );
+    let acked = line(&page, "redis_connected_slave_offset_bytes{");
+    assert!(
+        acked.contains(&format!("slave_port=\"{}\"", replica.port()))
+            && acked.contains("slave_state=\"online\"")
+            && acked.ends_with(&format!(" {offset}")),
+        "{acked}"
+    );
+    assert!(line(&page, "redis_instance_info{").contains("role=\"master\""));
+    let (_, page) = http_get(rm.port(), "/metrics").expect("GET /metrics");
+    assert_eq!(
+        line(&page, "redis_master_link_up "),
+        "redis_master_link_up 1"
+    );
+    assert!(line(&page, "redis_instance_info{").contains("role=\"slave\""));
+    assert_eq!(
+        line(&page, "redis_slave_repl_offset "),
+        format!("redis_slave_repl_offset {offset}")
+    );
 }
