@@ -40,6 +40,22 @@ fn owner_of(nodes: &[Node], slot: u16) -> &Node {
         .expect("the owner is one of ours")
 }
 
+/// Six one-shard nodes made into three primaries with a replica each by `redis-cli --cluster
+/// create --cluster-replicas 1`, once every node sees the three replicas (roles spread by
+/// gossip).
+fn six_with_replicas(cli_path: &std::path::Path) -> Vec<Node> {
+    let nodes = Node::start_many(6, 1, &[]);
+    create(cli_path, &nodes, 1);
+    wait_settled(&refs(&nodes));
+    wait::until("every node to see three replicas", SETTLE_DEADLINE, || {
+        nodes
+            .iter()
+            .all(|n| n.nodes().iter().filter(|l| l.has_flag("slave")).count() == 3)
+            .then_some(())
+    });
+    nodes
+}
+
 /// `redis-cli --cluster create` of three primaries succeeds, the cluster reaches
 /// `cluster_state:ok` with every node agreeing, `--cluster check` is clean, and each node
 /// describes the cluster as Valkey does (one `myself`, three primaries, INFO fields).
@@ -86,16 +102,7 @@ fn create_six_with_replicas() {
     let Some(cli_path) = redis_cli() else {
         return;
     };
-    let nodes = Node::start_many(6, 1, &[]);
-    create(&cli_path, &nodes, 1);
-    wait_settled(&refs(&nodes));
-    // Roles spread by gossip: wait until every node sees three replicas.
-    wait::until("every node to see three replicas", SETTLE_DEADLINE, || {
-        nodes
-            .iter()
-            .all(|n| n.nodes().iter().filter(|l| l.has_flag("slave")).count() == 3)
-            .then_some(())
-    });
+    let nodes = six_with_replicas(&cli_path);
     check_clean(&cli_path, &nodes[0]);
     let lines = nodes[0].nodes();
     for primary in lines.iter().filter(|l| l.has_flag("master")) {
@@ -657,15 +664,7 @@ fn publish_reaches_every_node() {
     let Some(cli_path) = redis_cli() else {
         return;
     };
-    let nodes = Node::start_many(6, 1, &[]);
-    create(&cli_path, &nodes, 1);
-    wait_settled(&refs(&nodes));
-    wait::until("every node to see three replicas", SETTLE_DEADLINE, || {
-        nodes
-            .iter()
-            .all(|n| n.nodes().iter().filter(|l| l.has_flag("slave")).count() == 3)
-            .then_some(())
-    });
+    let nodes = six_with_replicas(&cli_path);
     let mut subs: Vec<_> = nodes
         .iter()
         .map(|n| {
