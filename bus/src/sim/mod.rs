@@ -30,6 +30,11 @@
 //! and it holds the greatest configEpoch ever claimed for that slot ("last failover wins");
 //! every node is `cluster_state:ok`. Runs that then kill one node for good also check that the
 //! others agree it is failed and that its slots moved to one of its replicas when one can win.
+//!
+//! [`scenario`] scripts single failovers on top of this (crash, partition, flapping links, two
+//! failures at once) and adds promotion-time bounds, sync mode's "no acknowledged write lost"
+//! and one live primary per slot after heal; its seeds replay with `BUS_SIM_SEED=<seed>
+//! BUS_SIM_SCENARIO=<name> cargo test -p corekey-bus scenario_replay -- --nocapture`.
 
 mod check;
 pub mod scenario;
