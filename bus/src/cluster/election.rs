@@ -63,6 +63,19 @@
 //! The simulator checks the guarantee over thousands of seeded runs with crashes, partitions and
 //! skewed clocks (`crate::sim`).
 //!
+//! # Two rules for replicas that vote (ReplicaSets mode only), found by the simulator
+//!
+//! - **Yield**: a candidate that holds only its own vote in the current epoch and receives a
+//!   request in that epoch from a sibling replica (same primary) that ranks before it gives up
+//!   its candidacy and votes for the sibling. Its self-vote was only ever counted in its own
+//!   election, now abandoned, so each member's vote in an epoch is still counted once. Without
+//!   it, two replicas of a single shard that start within one message delay split the votes
+//!   and fail over only on retry, seconds later.
+//! - **Up to date**: a replica refuses a sibling whose announced offset is below its own (sync
+//!   mode's "only the most up-to-date replica wins"); in a single shard the other replica's vote
+//!   is needed, so a lagging replica cannot win. If its own election is stuck in an older
+//!   epoch, the refuser starts over at once instead of waiting for the retry.
+//!
 //! Availability: ReplicaSets mode needs a majority of all members of the one or two replica
 //! sets, so {P, R1, R2} survives one failure of any node and a 2×(1+1) cluster survives one. A
 //! minority-side primary sees fewer than a quorum of members and turns `cluster_state` to fail,
@@ -184,12 +197,24 @@ impl ClusterState {
         let Some(primary) = self.me().primary else {
             return 0;
         };
-        let mine = self.repl_offset;
+        // The broken rule (simulator only) ranks by id alone.
+        let mine = if broken_rules_rank_ignores_offsets() {
+            0
+        } else {
+            self.repl_offset
+        };
+        let offset = |n: &super::Node| {
+            if broken_rules_rank_ignores_offsets() {
+                0
+            } else {
+                n.repl_offset
+            }
+        };
         self.nodes
             .values()
             .filter(|n| n.id != self.myself && n.is_replica() && n.primary == Some(primary))
             .filter(|n| !n.flags.contains(NodeFlags::NOFAILOVER))
-            .filter(|n| n.repl_offset > mine || (n.repl_offset == mine && n.id < self.myself))
+            .filter(|n| offset(n) > mine || (offset(n) == mine && n.id < self.myself))
             .count() as u32
     }
 
@@ -369,7 +394,8 @@ impl ClusterState {
         if hdr.current_epoch < self.current_epoch {
             return refuse(self, "request epoch is older than ours");
         }
-        if self.last_vote_epoch >= self.current_epoch {
+        let yielding = self.yields_to_sibling(candidate, hdr);
+        if self.last_vote_epoch >= self.current_epoch && !yielding {
             return refuse(self, "already voted in this epoch");
         }
         let Some(cand) = self.nodes.get(&candidate) else {
@@ -386,6 +412,29 @@ impl ClusterState {
         };
         if !primary.failed() && !force_ack {
             return refuse(self, "its primary is up");
+        }
+        // Sync mode's guarantee (no acknowledged write lost): a replica of the same primary
+        // that holds more of its stream than the candidate refuses, so in a single shard (where
+        // the other replica's vote is needed) only the most up-to-date replica can win. Ranks
+        // only make it ask first; the simulator's `PrimaryPartitioned` scenario found a lagging
+        // replica winning when a vote request overtook the offsets' gossip. A replica that may
+        // not fail over itself, or a forced failover, does not stand in the way.
+        let me = self.me();
+        if !force_ack
+            && !self.cfg.replica_no_failover
+            && !me.flags.contains(NodeFlags::NOFAILOVER)
+            && me.is_replica()
+            && me.primary == Some(primary_id)
+            && self.repl_offset > hdr.repl_offset
+            && !broken_rules_rank_ignores_offsets()
+        {
+            // If our own election is stuck in an older epoch (our request came late; the
+            // others moved on), start over now rather than after the retry delay: we are the
+            // one replica that can win.
+            if self.election.sent && self.election.epoch < hdr.current_epoch {
+                self.election = ElectionState::default();
+            }
+            return refuse(self, "I hold more of our primary's stream");
         }
         if primary
             .voted_time_ms
@@ -404,6 +453,16 @@ impl ClusterState {
             return refuse(self, "its electorate differs from ours");
         }
         let epoch = self.current_epoch;
+        if yielding {
+            // Our own candidacy for this epoch ends here: the vote we gave ourselves is never
+            // counted (no electorate, no votes), so this epoch's vote still counts once.
+            self.election.votes.clear();
+            self.election.electorate = None;
+            self.log(Event::ElectionYielded {
+                epoch,
+                to: candidate,
+            });
+        }
         self.last_vote_epoch = epoch;
         if let Some(p) = self.nodes.get_mut(&primary_id) {
             p.voted_time_ms = Some(now_ms);
@@ -415,6 +474,33 @@ impl ClusterState {
             .filter(|l| self.link_up(Some(*l)))
             .unwrap_or(link);
         self.send(target, Body::AuthAck { epoch });
+    }
+
+    /// Whether we are a candidate in the current epoch, holding only our own vote so far, and
+    /// `candidate` is a replica of our primary that ranks before us (greater offset, or the same
+    /// and a smaller id, as `replica_rank` orders them). Then we give up our candidacy and vote
+    /// for it. Without this, two replicas of a single shard that start within one message delay
+    /// of each other both vote for themselves, neither reaches the quorum of two, and the
+    /// failover waits for the retry (twice the election timeout: seconds). The simulator's
+    /// `PrimaryCrash` scenario found it. The self-vote counts only in our own election, so
+    /// abandoning that election first frees it without a second vote ever being counted.
+    fn yields_to_sibling(&self, candidate: NodeId, hdr: &SenderInfo) -> bool {
+        let me = self.me();
+        let sibling = me.is_replica() && me.primary.is_some() && hdr.primary == me.primary;
+        let (theirs, mine) = if broken_rules_rank_ignores_offsets() {
+            (0, 0)
+        } else {
+            (hdr.repl_offset, self.repl_offset)
+        };
+        let ahead = theirs > mine || (theirs == mine && candidate < self.myself);
+        sibling
+            && ahead
+            && !broken_rules_no_yield()
+            && self.election.sent
+            && self.election.epoch == self.current_epoch
+            && self.last_vote_epoch == self.current_epoch
+            && self.election.votes.len() == 1
+            && self.election.votes.contains(&self.myself)
     }
 
     /// A vote arrived: count it if it is for our running election and from a member of the
@@ -514,5 +600,31 @@ impl ClusterState {
             self.out.push(Action::ResumeWrites);
         }
         self.manual = ManualFailover::default();
+    }
+}
+
+/// The simulator's deliberately broken rule (see `sim::broken_rules`): when set, candidates
+/// never yield to a better-ranked sibling.
+fn broken_rules_no_yield() -> bool {
+    #[cfg(any(test, feature = "sim"))]
+    {
+        crate::sim::broken_rules::no_yield()
+    }
+    #[cfg(not(any(test, feature = "sim")))]
+    {
+        false
+    }
+}
+
+/// The simulator's deliberately broken rule: elections ignore offsets (ranks, yielding and the
+/// up-to-date vote check).
+fn broken_rules_rank_ignores_offsets() -> bool {
+    #[cfg(any(test, feature = "sim"))]
+    {
+        crate::sim::broken_rules::rank_ignores_offsets()
+    }
+    #[cfg(not(any(test, feature = "sim")))]
+    {
+        false
     }
 }

@@ -301,6 +301,13 @@ pub enum Event {
         /// Its epoch.
         epoch: u64,
     },
+    /// We gave up our candidacy in an epoch to a better-ranked replica of our primary.
+    ElectionYielded {
+        /// The epoch.
+        epoch: u64,
+        /// Who got our vote.
+        to: NodeId,
+    },
     /// `cluster_state` changed.
     ClusterState {
         /// ok (true) or fail.
@@ -354,6 +361,10 @@ impl fmt::Display for Event {
             }
             Event::TakeoverDone { epoch } => write!(f, "took over my primary at epoch {epoch}"),
             Event::ElectionExpired { epoch } => write!(f, "failover attempt {epoch} expired"),
+            Event::ElectionYielded { epoch, to } => write!(
+                f,
+                "failover attempt {epoch} given up for {to}, a replica with a better rank"
+            ),
             Event::ClusterState { ok } => {
                 write!(
                     f,

@@ -30,8 +30,14 @@
 //! and it holds the greatest configEpoch ever claimed for that slot ("last failover wins");
 //! every node is `cluster_state:ok`. Runs that then kill one node for good also check that the
 //! others agree it is failed and that its slots moved to one of its replicas when one can win.
+//!
+//! [`scenario`] scripts single failovers on top of this (crash, partition, flapping links, two
+//! failures at once) and adds promotion-time bounds, sync mode's "no acknowledged write lost"
+//! and one live primary per slot after heal; its seeds replay with `BUS_SIM_SEED=<seed>
+//! BUS_SIM_SCENARIO=<name> cargo test -p corekey-bus scenario_replay -- --nocapture`.
 
 mod check;
+pub mod scenario;
 #[cfg(test)]
 mod tests;
 
@@ -55,6 +61,8 @@ pub mod broken_rules {
 
     thread_local! {
         static IGNORE_EPOCHS: Cell<bool> = const { Cell::new(false) };
+        static NO_YIELD: Cell<bool> = const { Cell::new(false) };
+        static RANK_IGNORES_OFFSETS: Cell<bool> = const { Cell::new(false) };
     }
 
     /// Whether slot claims win without comparing configEpochs (broken on purpose).
@@ -64,9 +72,35 @@ pub mod broken_rules {
 
     /// Runs `f` with epoch comparison disabled in slot ownership.
     pub fn with_ignored_epochs<R>(f: impl FnOnce() -> R) -> R {
-        IGNORE_EPOCHS.with(|c| c.set(true));
+        with(&IGNORE_EPOCHS, f)
+    }
+
+    /// Whether election candidates never yield to a better-ranked sibling replica (broken on
+    /// purpose: single-shard elections then split their votes and fail over only on retry).
+    pub fn no_yield() -> bool {
+        NO_YIELD.with(|c| c.get())
+    }
+
+    /// Runs `f` with yielding disabled in elections.
+    pub fn with_no_yield<R>(f: impl FnOnce() -> R) -> R {
+        with(&NO_YIELD, f)
+    }
+
+    /// Whether elections ignore replication offsets in ranks, yielding and votes (broken on
+    /// purpose: the least up-to-date replica may then win, losing acknowledged writes).
+    pub fn rank_ignores_offsets() -> bool {
+        RANK_IGNORES_OFFSETS.with(|c| c.get())
+    }
+
+    /// Runs `f` with offsets left out of elections.
+    pub fn with_rank_ignoring_offsets<R>(f: impl FnOnce() -> R) -> R {
+        with(&RANK_IGNORES_OFFSETS, f)
+    }
+
+    fn with<R>(flag: &'static std::thread::LocalKey<Cell<bool>>, f: impl FnOnce() -> R) -> R {
+        flag.with(|c| c.set(true));
         let out = f();
-        IGNORE_EPOCHS.with(|c| c.set(false));
+        flag.with(|c| c.set(false));
         out
     }
 }
@@ -133,6 +167,14 @@ pub struct SimConfig {
     pub faults: Faults,
     /// `ClusterConfig::small_cluster_voting` on every node (off: Valkey's primaries-only votes).
     pub small_cluster_voting: bool,
+    /// Sync mode (`min-replicas-ack N`) in the replication model: 0 is off (replicas copy
+    /// their primary's offset exactly, as before); N > 0 makes replicas lag by a random amount
+    /// and counts a primary's write as acknowledged once N of its replicas hold it, and every
+    /// election win is checked against it (see `feed_replication`).
+    pub sync_replicas: usize,
+    /// The driver's election delays scaled with the node timeout (`node/src/cluster`), instead
+    /// of Valkey's fixed ones.
+    pub scaled_election_delays: bool,
 }
 
 impl SimConfig {
@@ -169,6 +211,8 @@ impl SimConfig {
                 crash_first_primary_ms: rng.chance(150).then(|| 1000 + rng.below(3000)),
             },
             small_cluster_voting: true,
+            sync_replicas: 0,
+            scaled_election_delays: false,
         }
     }
 
@@ -232,6 +276,13 @@ pub struct Sim {
     dead_for_good: Option<usize>,
     checker: Checker,
     trace: Option<String>,
+    /// Sync mode: per node, the greatest offset acknowledged to clients while it was a primary
+    /// (carried over to the replica that replaces it).
+    acked: Vec<u64>,
+    /// Per node, the primary (by index) it replicated at its last tick.
+    follows: Vec<Option<usize>>,
+    /// Every election win: (sim ms, winner, the primary it replaced when known).
+    pub promotions: Vec<(u64, usize, Option<usize>)>,
     /// Statistics for the report.
     pub stats: SimStats,
 }
@@ -265,6 +316,13 @@ impl Sim {
             // Offsets are synthetic here; the data-age rule would only add noise.
             c.replica_validity_factor = 0;
             c.small_cluster_voting = cfg.small_cluster_voting;
+            if cfg.scaled_election_delays {
+                // The same formula as `node/src/cluster` (the bus cannot depend on the node).
+                let t = cfg.node_timeout_ms;
+                c.failover_fixed_delay_ms = (t / 20).clamp(50, 500);
+                c.failover_random_delay_ms = (t / 20).clamp(50, 500);
+                c.failover_rank_delay_ms = (t / 10).clamp(100, 1000);
+            }
             let (offset, drift) = if cfg.faults.skew {
                 (rng.below(5000), rng.below(40_001) as i64 - 20_000)
             } else {
@@ -301,6 +359,9 @@ impl Sim {
             faults_on: false,
             dead_for_good: None,
             trace: trace.then(String::new),
+            acked: vec![0; n],
+            follows: vec![None; n],
+            promotions: Vec::new(),
             stats: SimStats::default(),
         }
     }
@@ -708,6 +769,7 @@ impl Sim {
                 if let Event::ElectionWon { epoch } = &event {
                     self.stats.elections_won += 1;
                     self.checker.on_election_won(i, *epoch)?;
+                    self.on_promotion(i)?;
                 }
                 if self.trace.is_some() {
                     let id = self.ids[i];
@@ -781,18 +843,53 @@ impl Sim {
     }
 
     /// Replication stand-in: primaries' offsets grow, replicas copy their primary's offset
-    /// while they can reach it.
+    /// while they can reach it. In sync mode (`SimConfig::sync_replicas` = N > 0) a replica that
+    /// reaches its primary holds all but a random 0–200 bytes of its stream (a replica ahead of
+    /// its primary, an old primary rejoining, full-syncs to the primary's offset), and a
+    /// primary's acknowledged offset is the N-th greatest offset among the replicas that reach
+    /// it: a write is acknowledged only once N replicas hold it.
     fn feed_replication(&mut self, i: usize) {
         let now = self.local_now(i);
+        let sync = self.cfg.sync_replicas;
         let st = self.nodes[i].state.as_ref().expect("alive");
         if st.is_primary() {
+            self.follows[i] = None;
             self.nodes[i].repl_offset += 100;
+            if sync > 0 {
+                let me = self.ids[i];
+                let mut held: Vec<u64> = (0..self.nodes.len())
+                    .filter(|r| {
+                        self.nodes[*r]
+                            .state
+                            .as_ref()
+                            .is_some_and(|s| s.my_primary() == Some(me))
+                            && !self.partitioned(i, *r)
+                    })
+                    .map(|r| self.nodes[r].repl_offset.min(self.nodes[i].repl_offset))
+                    .collect();
+                held.sort_unstable_by(|a, b| b.cmp(a));
+                if let Some(&acked) = held.get(sync - 1) {
+                    self.acked[i] = self.acked[i].max(acked);
+                }
+            }
         } else if let Some(p) = st.my_primary() {
             if let Some(pi) = self.ids.iter().position(|id| *id == p) {
+                self.follows[i] = Some(pi);
                 if self.alive(pi) && !self.partitioned(i, pi) {
                     let po = self.nodes[pi].repl_offset;
+                    let held = if sync > 0 {
+                        let lag = self.rng.below(3) * 100;
+                        let mine = self.nodes[i].repl_offset;
+                        if mine > po {
+                            po
+                        } else {
+                            mine.max(po.saturating_sub(lag))
+                        }
+                    } else {
+                        self.nodes[i].repl_offset.max(po)
+                    };
                     let node = &mut self.nodes[i];
-                    node.repl_offset = node.repl_offset.max(po);
+                    node.repl_offset = held;
                     node.last_primary_contact_ms = now;
                 }
             }
@@ -805,6 +902,23 @@ impl Sim {
             .as_mut()
             .expect("alive")
             .set_replication(offset, contact);
+    }
+
+    /// An election win: remember it, and in sync mode check that the winner holds every write
+    /// its old primary acknowledged; the acknowledged offset then carries over to the winner.
+    fn on_promotion(&mut self, i: usize) -> Result<(), String> {
+        let old = self.follows[i];
+        self.promotions.push((self.now, i, old));
+        if let Some(p) = old {
+            if self.cfg.sync_replicas > 0 && self.nodes[i].repl_offset < self.acked[p] {
+                return Err(format!(
+                    "acknowledged write lost: node {i} won the election with offset {}, but its primary {p} acknowledged up to {}",
+                    self.nodes[i].repl_offset, self.acked[p]
+                ));
+            }
+            self.acked[i] = self.acked[p];
+        }
+        Ok(())
     }
 
     fn inject_fault(&mut self) {

@@ -13,6 +13,8 @@ fn single_shard_setup_converges() {
         kill_at_end: KillAtEnd::Nobody,
         faults: Faults::none(),
         small_cluster_voting: true,
+        sync_replicas: 0,
+        scaled_election_delays: false,
     };
     let (result, _sim) = run_config(1, cfg, false);
     result.unwrap();
@@ -106,6 +108,8 @@ fn primary_crash_config(replicas: Vec<usize>) -> SimConfig {
             ..Faults::none()
         },
         small_cluster_voting: true,
+        sync_replicas: 0,
+        scaled_election_delays: false,
     }
 }
 
@@ -174,4 +178,178 @@ fn primaries_only_voting_cannot_fail_over_a_single_shard() {
     let err = result.expect_err("a single shard failed over with primaries-only voting");
     assert!(err.contains("no convergence after killing"), "{err}");
     assert_eq!(sim.stats.elections_won, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failover scenarios (`scenario`). Out of `seed_range()` (1000 seeds unless `BUS_SIM_SEEDS`
+// says otherwise), a single failure (crash, partition) runs over the first half, flapping links
+// and two failures (a 5 × 1 cluster, three times the cost of a run) over the first quarter:
+// 1500 scenario runs in about 60 s of CPU. Even seeds are single-shard (1 primary + 2
+// replicas), odd ones 3 × 1. `BUS_SIM_SEEDS=4000` gives each single failure 2000 seeds.
+
+use super::scenario::{run_scenario, with_sync_under_flapping, Scenario};
+
+fn scenario_seeds(scenario: Scenario) -> std::ops::Range<u64> {
+    let all = seed_range();
+    let share = match scenario {
+        Scenario::PrimaryCrash | Scenario::PrimaryPartitioned => 2,
+        Scenario::FlappingLinks | Scenario::TwoPrimariesCrash => 4,
+    };
+    all.start..all.start + (all.end - all.start).div_ceil(share)
+}
+
+/// Runs a scenario over its seeds; fails with each failing seed and its replay command, and
+/// prints the promotion times (simulated ms from the failure to the winning election).
+fn run_scenario_seeds(scenario: Scenario) {
+    let mut failures = Vec::new();
+    let mut times = Vec::new();
+    let mut runs = 0;
+    for seed in scenario_seeds(scenario) {
+        runs += 1;
+        match run_scenario(seed, scenario, false).0 {
+            Ok(outcome) => times.extend(outcome.promotion_ms),
+            Err(e) => {
+                failures.push(e);
+                if failures.len() >= 5 {
+                    break;
+                }
+            }
+        }
+    }
+    times.sort_unstable();
+    let pick = |q: usize| times.get(times.len().saturating_sub(1) * q / 100).copied();
+    eprintln!(
+        "{scenario:?}: {runs} seeds, {} promotions, simulated ms min {:?} median {:?} p99 {:?} max {:?}",
+        times.len(),
+        pick(0),
+        pick(50),
+        pick(99),
+        pick(100)
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A crashed primary (single shard and 3 × 1) is replaced by a replica within the bound, no
+/// acknowledged write is lost, and after it restarts the slot map converges with one live
+/// primary per slot; epochs never go back, across the restart too.
+#[test]
+fn failover_primary_crash() {
+    run_scenario_seeds(Scenario::PrimaryCrash);
+}
+
+/// A primary cut off from the majority is replaced within the bound; after the heal it rejoins
+/// as a replica and the slot map converges.
+#[test]
+fn failover_primary_partitioned() {
+    run_scenario_seeds(Scenario::PrimaryPartitioned);
+}
+
+/// A primary whose links flap (short cuts, resets) never leaves two primaries for a slot under
+/// one epoch, loses no acknowledged write if a failover happens, and the cluster converges.
+#[test]
+fn failover_flapping_links() {
+    run_scenario_seeds(Scenario::FlappingLinks);
+}
+
+/// Two primaries of a 5 × 1 cluster crash at once: both are replaced within the bound.
+#[test]
+fn failover_two_primaries_crash() {
+    run_scenario_seeds(Scenario::TwoPrimariesCrash);
+}
+
+/// Replays one scenario seed with its trace: `BUS_SIM_SEED=<seed> BUS_SIM_SCENARIO=<name>`
+/// (seed 0 of `PrimaryCrash` when unset).
+#[test]
+fn scenario_replay() {
+    let seed = std::env::var("BUS_SIM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let scenario = std::env::var("BUS_SIM_SCENARIO")
+        .ok()
+        .map(|name| Scenario::parse(&name).expect("BUS_SIM_SCENARIO names a scenario"))
+        .unwrap_or(Scenario::PrimaryCrash);
+    let (result, sim) = run_scenario(seed, scenario, true);
+    if std::env::var("BUS_SIM_SEED").is_ok() {
+        println!("{}", sim.trace().unwrap_or_default());
+    }
+    let outcome = result.unwrap_or_else(|e| panic!("{e}"));
+    println!("promotion ms: {:?}", outcome.promotion_ms);
+    assert!(outcome
+        .promotion_ms
+        .iter()
+        .all(|ms| *ms <= scenario.promotion_bound_ms()));
+}
+
+/// Known gap (`scenario::FLAPPING_SYNC_MODE_GAP`): with sync mode checked under flapping links,
+/// seeds 68 and 532 lose an acknowledged write. Ignored until the driver stops acknowledging a
+/// primary it voted to replace; run it with `--ignored` to see the failures.
+#[test]
+#[ignore = "known gap: acknowledged writes lost under flapping links (scenario::FLAPPING_SYNC_MODE_GAP)"]
+fn flapping_links_sync_mode() {
+    with_sync_under_flapping(|| run_scenario_seeds(Scenario::FlappingLinks));
+}
+
+/// The promotion bound has teeth: with candidates never yielding to a better-ranked sibling,
+/// the two replicas of a single shard split their votes on some seeds and fail over only on
+/// retry, seconds late, which the bound catches; the same seeds pass with the real rule.
+#[test]
+fn broken_yield_rule_is_caught() {
+    let seeds: Vec<u64> = (0..80).step_by(2).collect();
+    for &seed in &seeds {
+        run_scenario(seed, Scenario::PrimaryCrash, false)
+            .0
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let caught = broken_rules::with_no_yield(|| {
+        seeds
+            .iter()
+            .filter_map(|seed| run_scenario(*seed, Scenario::PrimaryCrash, false).0.err())
+            .filter(|e| e.contains("was promoted"))
+            .count()
+    });
+    assert!(caught > 0, "split votes went unnoticed");
+}
+
+/// The acknowledged-writes invariant has teeth: with offsets left out of elections (ranks,
+/// yielding, the up-to-date vote check), a lagging replica of a single shard wins on some seeds
+/// and the simulator reports the lost write; the same seeds pass with the real rules.
+#[test]
+fn broken_offset_rule_is_caught() {
+    let seeds: Vec<u64> = (0..200).step_by(2).collect();
+    for &seed in &seeds {
+        run_scenario(seed, Scenario::PrimaryPartitioned, false)
+            .0
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let caught = broken_rules::with_rank_ignoring_offsets(|| {
+        seeds
+            .iter()
+            .filter_map(|seed| {
+                run_scenario(*seed, Scenario::PrimaryPartitioned, false)
+                    .0
+                    .err()
+            })
+            .filter(|e| e.contains("acknowledged write lost"))
+            .count()
+    });
+    assert!(caught > 0, "lost acknowledged writes went unnoticed");
+}
+
+/// The final live-owner check has teeth: after a passing run, killing the owner of slot 0
+/// (without letting the cluster react) makes it fail.
+#[test]
+fn dead_slot_owner_is_caught() {
+    let (result, mut sim) = run_scenario(1, Scenario::PrimaryCrash, false);
+    result.unwrap_or_else(|e| panic!("{e}"));
+    sim.check_live_owners().unwrap();
+    let owner = Slot::new(0)
+        .and_then(|s| sim.state(0).slot_owner(s))
+        .and_then(|id| sim.ids.iter().position(|x| *x == id))
+        .expect("slot 0 has an owner");
+    sim.crash(owner);
+    let err = sim
+        .check_live_owners()
+        .expect_err("a dead owner went unnoticed");
+    assert!(err.contains("dead node"), "{err}");
 }
