@@ -1,7 +1,9 @@
 //! The timer: reconnecting links, pinging, PFAIL after the node timeout, PFAIL → FAIL by quorum,
 //! handshake and ban expiry, `cluster_state`, and the election clock (Valkey's `clusterCron`).
 
-use super::{Action, ClusterState, Event, LinkInfo, FAIL_REPORT_VALIDITY_MULT, WRITABLE_DELAY_MS};
+use super::{
+    Action, ClusterState, Event, LinkId, LinkInfo, FAIL_REPORT_VALIDITY_MULT, WRITABLE_DELAY_MS,
+};
 use crate::slot::SLOT_COUNT;
 use crate::topology::{NodeFlags, NodeId, SlotBitmap};
 use crate::wire::Body;
@@ -88,6 +90,7 @@ impl ClusterState {
             e.members.len() == 1 && e.members.contains(&self.myself)
         };
         let mf_replica = self.manual.paused_for;
+        let mut new_pfail = false;
         for id in &ids {
             let Some(n) = self.nodes.get(id) else {
                 continue;
@@ -149,10 +152,15 @@ impl ClusterState {
                     .insert(NodeFlags::PFAIL);
                 self.log(Event::PFail(*id));
                 self.dirty_topology = true;
+                new_pfail = true;
                 if single_voter {
                     self.mark_failing_if_needed(now_ms, *id);
                 }
             }
+        }
+
+        if new_pfail {
+            self.spread_failure_reports(now_ms);
         }
 
         self.manual_failover_tick(now_ms);
@@ -160,6 +168,34 @@ impl ClusterState {
             self.handle_replica_failover(now_ms);
         }
         self.update_cluster_state(now_ms);
+    }
+
+    /// In a replica set that votes (ReplicaSets mode), a new PFAIL goes at once to the other
+    /// members of the electorate, in the gossip of a pong (which leaves their ping timers
+    /// alone), instead of with the next regular ping up to half a node timeout later: when the
+    /// primary of a single replica set dies only its replicas are left to report it, and FAIL
+    /// needs both reports. Valkey waits for the regular gossip; this is what keeps a 1 + 2
+    /// group's failover near a 3 x 1 cluster's.
+    fn spread_failure_reports(&mut self, now_ms: u64) {
+        let electorate = self.electorate();
+        if electorate.mode != super::election::ElectorateMode::ReplicaSets {
+            return;
+        }
+        let targets: Vec<(LinkId, NodeId)> = electorate
+            .members
+            .iter()
+            .filter(|m| **m != self.myself)
+            .filter_map(|m| {
+                let n = self.nodes.get(m)?;
+                if n.flags.intersects(NodeFlags::PFAIL.union(NodeFlags::FAIL)) {
+                    return None;
+                }
+                n.link.filter(|l| self.link_up(Some(*l))).map(|l| (l, *m))
+            })
+            .collect();
+        for (link, id) in targets {
+            self.send_pong(now_ms, link, Some(id));
+        }
     }
 
     /// PFAIL → FAIL: when we see the node timed out and a majority of the electorate (counting
