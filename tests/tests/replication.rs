@@ -858,6 +858,7 @@ fn no_acknowledged_write_lost_under_load() {
             (acked.load(Ordering::Relaxed) >= 300).then_some(())
         });
         nodes[pi].server.process().kill();
+        let killed = std::time::Instant::now();
         let ok = writer.join().expect("the writer thread");
         wait::until(
             "the replica to be promoted",
@@ -867,6 +868,19 @@ fn no_acknowledged_write_lost_under_load() {
                 (info_field(&mut r, "replication", "role").as_deref() == Some("master"))
                     .then_some(())
             },
+        );
+        let promoted = killed.elapsed();
+        // Reported, not asserted (no speed thresholds in tests): the figure is the
+        // time until the cluster answers again.
+        wait::until("cluster_state:ok", Duration::from_secs(30), || {
+            let mut r = nodes[ri].client();
+            r.call_text(&["CLUSTER", "INFO"])
+                .contains("cluster_state:ok")
+                .then_some(())
+        });
+        println!(
+            "repetition {rep}: promoted after {promoted:?}, cluster ok after {:?}",
+            killed.elapsed()
         );
         let mut r = nodes[ri].client();
         let missing: Vec<&String> = ok
