@@ -4,53 +4,18 @@
 //! `COREKEY_DIFF_SEED=<seed>`, or soak with `COREKEY_DIFF_SEEDS=<n>` (seeds 1..=n).
 
 use corekey_tests::diff::{self, Side};
+use corekey_tests::gen::Generator;
 use corekey_tests::server::{Corekey, RedisServer};
 
 /// Seeds run by default (5 × 2,500 = 12,500 commands).
 const SEEDS: &[u64] = &[1, 2, 3, 4, 5];
 const STEPS_PER_SEED: usize = 2_500;
 
-/// The seeds to run: `COREKEY_DIFF_SEED=<seed>` replays one, `COREKEY_DIFF_SEEDS=<n>` runs
-/// seeds 1..=n (a longer soak), else [`SEEDS`].
-fn seeds() -> Vec<u64> {
-    let var = |name: &str| {
-        std::env::var(name).ok().map(|s| {
-            s.parse::<u64>()
-                .unwrap_or_else(|_| panic!("{name} must be an integer"))
-        })
-    };
-    if let Some(seed) = var("COREKEY_DIFF_SEED") {
-        return vec![seed];
-    }
-    match var("COREKEY_DIFF_SEEDS") {
-        Some(n) => (1..=n).collect(),
-        None => SEEDS.to_vec(),
-    }
-}
-
 /// Runs every seed against both servers and fails with every mismatch report; stops early
 /// if a server stops answering (a crash: its output is printed when the test fails).
 fn run_all(a: Side, b: Side, both_alive: impl Fn() -> bool) {
-    let seeds = seeds();
-    let mut reports = Vec::new();
-    for &seed in &seeds {
-        if let Err(report) = diff::run_seed(a, b, seed, STEPS_PER_SEED) {
-            reports.push(report);
-            if !both_alive() {
-                reports.push(
-                    "a server no longer answers PING; the remaining seeds were not run".into(),
-                );
-                break;
-            }
-        }
-    }
-    assert!(
-        reports.is_empty(),
-        "{} of {} seeds differ:\n\n{}",
-        reports.len(),
-        seeds.len(),
-        reports.join("\n\n")
-    );
+    let seeds = diff::seeds_from_env(SEEDS);
+    diff::run_seeds(a, b, &seeds, STEPS_PER_SEED, Generator::new, both_alive);
 }
 
 /// corekey (2 shards) answers each generated command as redis-server does: same bytes, or the

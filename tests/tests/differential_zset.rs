@@ -14,44 +14,9 @@ use corekey_tests::server::{Corekey, RedisServer};
 const SEEDS: &[u64] = &[1, 2, 3, 4, 5, 6];
 const STEPS_PER_SEED: usize = 2_500;
 
-fn seeds() -> Vec<u64> {
-    let var = |name: &str| {
-        std::env::var(name).ok().map(|s| {
-            s.parse::<u64>()
-                .unwrap_or_else(|_| panic!("{name} must be an integer"))
-        })
-    };
-    if let Some(seed) = var("COREKEY_DIFF_SEED") {
-        return vec![seed];
-    }
-    match var("COREKEY_DIFF_SEEDS") {
-        Some(n) => (1..=n).collect(),
-        None => SEEDS.to_vec(),
-    }
-}
-
 fn run_all(a: Side, b: Side, both_alive: impl Fn() -> bool) {
-    let seeds = seeds();
-    let mut reports = Vec::new();
-    for &seed in &seeds {
-        let mut gen = ZsetGenerator::new(seed);
-        if let Err(report) = diff::run_source(a, b, seed, STEPS_PER_SEED, &mut gen) {
-            reports.push(report);
-            if !both_alive() {
-                reports.push(
-                    "a server no longer answers PING; the remaining seeds were not run".into(),
-                );
-                break;
-            }
-        }
-    }
-    assert!(
-        reports.is_empty(),
-        "{} of {} seeds differ:\n\n{}",
-        reports.len(),
-        seeds.len(),
-        reports.join("\n\n")
-    );
+    let seeds = diff::seeds_from_env(SEEDS);
+    diff::run_seeds(a, b, &seeds, STEPS_PER_SEED, ZsetGenerator::new, both_alive);
 }
 
 /// corekey (2 shards, so multi-key commands cross shards) answers each generated sorted set
