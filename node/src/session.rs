@@ -393,13 +393,12 @@ impl ClientSession {
                 };
                 match target {
                     Some(t) if t == self.shard.id => {
-                        if self.shard.is_locked() {
-                            self.shard.wait_unlocked(None).await;
-                        }
+                        let shard = self.shard.clone();
+                        // Held across the synchronous step below only.
+                        let _turn = shard.turn().await;
                         let start = self.local_len(out);
                         let db = self.state.db;
                         let resp3 = self.state.resp3;
-                        let shard = self.shard.clone();
                         let o = if self.forwarding {
                             &mut self.scratch
                         } else {

@@ -243,10 +243,9 @@ async fn snapshot(shard: Rc<Shard>, id: u64, link: link::Link) {
         if !is_connected(&shard, id) {
             return;
         }
-        if shard.is_locked() {
-            // A transaction holds this shard: its half-done state must not be sent.
-            shard.wait_unlocked(None).await;
-        }
+        // A transaction's half-done state must not be sent: wait for the shard's turn and
+        // hold it for this (synchronous) step.
+        let turn = shard.turn().await;
         // Live frames up to now go first.
         super::drain(&shard);
         super::seal(&shard);
@@ -276,6 +275,7 @@ async fn snapshot(shard: Rc<Shard>, id: u64, link: link::Link) {
             }
         }
         link.send(&frame::encode_batch(Kind::Snapshot, &batch));
+        drop(turn);
         // Let clients in between steps.
         monoio::time::sleep(Duration::ZERO).await;
     }

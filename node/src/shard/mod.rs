@@ -212,6 +212,21 @@ pub fn random_hex40() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// One entry of the lock queue (see [`Shard::turn`]).
+enum Queued {
+    Remote(Msg),
+    Local(usize),
+}
+
+/// A local task waiting for its turn: the turn's id once granted, its waker, and whether
+/// the task stopped waiting.
+#[derive(Default)]
+struct LocalWait {
+    granted: Option<TxnId>,
+    waker: Option<Waker>,
+    gone: bool,
+}
+
 enum Pending {
     Waiting(Option<Waker>),
     Ready(Box<dyn Any + Send>),
@@ -276,9 +291,12 @@ pub struct Shard {
     pub slowlog: RefCell<latency::SlowLog>,
     /// Wake-ups for this shard's clients blocked on keys of several shards.
     wakes: RefCell<Slab<WakeSlot>>,
+    /// The transaction holding this shard, or the turn of a local task that waited for it.
     lock: Cell<Option<TxnId>>,
-    deferred: RefCell<VecDeque<Msg>>,
-    lock_waiters: RefCell<Vec<Waker>>,
+    /// What waits for the lock, remote calls and local tasks alike, in arrival order.
+    queue: RefCell<VecDeque<Queued>>,
+    /// The local tasks in `queue`.
+    local_waits: RefCell<Slab<LocalWait>>,
     next_txn: Cell<u64>,
     next_client: Cell<u64>,
     /// Cancels the accept loops at shutdown.
@@ -316,8 +334,8 @@ impl Shard {
             slowlog: RefCell::new(Default::default()),
             wakes: RefCell::new(Slab::new()),
             lock: Cell::new(None),
-            deferred: RefCell::new(VecDeque::new()),
-            lock_waiters: RefCell::new(Vec::new()),
+            queue: RefCell::new(VecDeque::new()),
+            local_waits: RefCell::new(Slab::new()),
             next_txn: Cell::new(0),
             next_client: Cell::new(0),
             accept_cancel: RefCell::new(None),
@@ -435,7 +453,7 @@ impl Shard {
         R: Send + 'static,
     {
         if target == self.id {
-            self.wait_unlocked(None).await;
+            let _turn = self.turn().await;
             let r = f(self);
             // What the job wrote replicates before anything after it.
             crate::repl::drain(self);
@@ -508,16 +526,30 @@ impl Shard {
         }
     }
 
-    /// Waits until this shard is not locked by a transaction other than `txn`.
-    pub async fn wait_unlocked(self: &Rc<Self>, txn: Option<TxnId>) {
-        std::future::poll_fn(|cx| match self.lock.get() {
-            Some(t) if Some(t) != txn => {
-                self.lock_waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-            _ => Poll::Ready(()),
-        })
-        .await
+    /// Waits until this shard is free for a local step and holds it for the returned
+    /// [`Turn`]. Local tasks and remote calls get the shard in arrival order: when a
+    /// transaction releases it, the next in the queue gets it, before anything that arrives
+    /// later (so a stream of remote transactions cannot starve this shard's own clients).
+    /// Hold the turn only across synchronous work.
+    pub async fn turn(&self) -> Turn<'_> {
+        if self.lock.get().is_none() {
+            return Turn {
+                shard: self,
+                id: None,
+            };
+        }
+        let key = self.local_waits.borrow_mut().insert(LocalWait::default());
+        self.queue.borrow_mut().push_back(Queued::Local(key));
+        let id = GrantFuture {
+            shard: self,
+            key,
+            taken: false,
+        }
+        .await;
+        Turn {
+            shard: self,
+            id: Some(id),
+        }
     }
 
     /// Whether a transaction holds this shard.
@@ -536,25 +568,61 @@ impl Shard {
 
     fn release_local(&self, txn: TxnId) {
         if self.lock.get() != Some(txn) {
+            // A coordinator dropped while its acquire still waited here: that acquire must
+            // never take the lock (nothing would release it). Its result was abandoned.
+            let mut gone = Vec::new();
+            self.queue.borrow_mut().retain_mut(|q| match q {
+                Queued::Remote(Msg::Call {
+                    from,
+                    ticket,
+                    txn: Some(t),
+                    ..
+                }) if *t == txn => {
+                    gone.push((*from, *ticket));
+                    false
+                }
+                _ => true,
+            });
+            for (from, ticket) in gone {
+                self.send(
+                    from,
+                    Msg::Done {
+                        ticket,
+                        result: Box::new(()),
+                    },
+                );
+            }
             return;
         }
         self.lock.set(None);
-        // Run what waited, in arrival order, until one of them takes the lock again.
+        // Serve what waited, in arrival order, until one of them holds the lock again.
         loop {
             if self.lock.get().is_some() {
                 break;
             }
-            let Some(msg) = self.deferred.borrow_mut().pop_front() else {
+            let Some(next) = self.queue.borrow_mut().pop_front() else {
                 break;
             };
-            self.handle(msg);
+            match next {
+                Queued::Remote(msg) => self.handle(msg),
+                Queued::Local(key) => {
+                    let mut waits = self.local_waits.borrow_mut();
+                    if waits[key].gone {
+                        waits.remove(key);
+                        continue;
+                    }
+                    let id = self.new_txn_id();
+                    self.lock.set(Some(id));
+                    waits[key].granted = Some(id);
+                    if let Some(w) = waits[key].waker.take() {
+                        w.wake();
+                    }
+                }
+            }
         }
         if self.lock.get().is_none() {
             // What the transaction pushed may serve blocked clients now that it is over.
             block::serve_ready(self);
-            for w in self.lock_waiters.borrow_mut().drain(..) {
-                w.wake();
-            }
         }
     }
 
@@ -573,13 +641,13 @@ impl Shard {
                     Some(held) => Some(held) == txn,
                 };
                 if !runnable {
-                    self.deferred.borrow_mut().push_back(Msg::Call {
+                    self.queue.borrow_mut().push_back(Queued::Remote(Msg::Call {
                         from,
                         ticket,
                         txn,
                         acquire,
                         job,
-                    });
+                    }));
                     return;
                 }
                 if acquire {
@@ -802,6 +870,81 @@ impl Drop for CallFuture {
             } else {
                 *slot = Pending::Abandoned;
             }
+        }
+    }
+}
+
+/// This shard held for a local step (see [`Shard::turn`]); released on drop.
+pub struct Turn<'a> {
+    shard: &'a Shard,
+    /// The lock id when the task had to wait (the lock was handed to it); `None` when the
+    /// shard was free and nothing runs until the task awaits.
+    id: Option<TxnId>,
+}
+
+impl Turn<'_> {
+    /// Turns this turn into the lock of transaction `txn` (which releases it).
+    pub fn into_lock(mut self, txn: TxnId) {
+        self.id = None;
+        self.shard.lock.set(Some(txn));
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.shard.release_local(id);
+        }
+    }
+}
+
+/// Resolves when the lock is handed to a queued local task; gives it back if dropped after.
+struct GrantFuture<'a> {
+    shard: &'a Shard,
+    key: usize,
+    taken: bool,
+}
+
+impl Future for GrantFuture<'_> {
+    type Output = TxnId;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TxnId> {
+        let mut waits = self.shard.local_waits.borrow_mut();
+        let w = &mut waits[self.key];
+        match w.granted {
+            Some(id) => {
+                waits.remove(self.key);
+                drop(waits);
+                self.taken = true;
+                Poll::Ready(id)
+            }
+            None => {
+                w.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for GrantFuture<'_> {
+    fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
+        let granted = {
+            let mut waits = self.shard.local_waits.borrow_mut();
+            match waits[self.key].granted {
+                Some(id) => {
+                    waits.remove(self.key);
+                    Some(id)
+                }
+                None => {
+                    waits[self.key].gone = true;
+                    None
+                }
+            }
+        };
+        if let Some(id) = granted {
+            self.shard.release_local(id);
         }
     }
 }
