@@ -140,10 +140,27 @@ pub(crate) struct ElectionState {
     rank: u32,
     /// Vote requests sent for `epoch`.
     sent: bool,
+    /// When the vote requests last went out (local ms).
+    asked_ms: u64,
     expired_logged: bool,
     epoch: u64,
     electorate: Option<Electorate>,
     votes: BTreeSet<NodeId>,
+}
+
+impl ElectionState {
+    /// When a scheduled election asks for votes, if it has not yet.
+    pub(super) fn pending_start_ms(&self) -> Option<u64> {
+        self.auth_time_ms.filter(|_| !self.sent)
+    }
+
+    /// When a running election asks the members that have not voted again (before it expires
+    /// after `auth_timeout_ms`).
+    pub(super) fn next_ask_ms(&self, interval_ms: u64, auth_timeout_ms: u64) -> Option<u64> {
+        let at = self.asked_ms + interval_ms;
+        let end = self.auth_time_ms? + auth_timeout_ms;
+        (self.sent && at <= end).then_some(at)
+    }
 }
 
 /// Manual failover state, both sides.
@@ -256,7 +273,16 @@ impl ClusterState {
             } else {
                 self.replica_rank()
             };
-            let jitter = self.rng.below(self.cfg.failover_random_delay_ms + 1);
+            // A retry (the last election expired unwon) spreads wider: two candidates that
+            // split the votes once (two primaries failed together, so both asked in the same
+            // epoch) would otherwise retry in step and split them again, election after
+            // election, since both retry a fixed time after their last try.
+            let spread = if self.election.sent {
+                self.cfg.failover_random_delay_ms.max(auth_timeout / 2)
+            } else {
+                self.cfg.failover_random_delay_ms
+            };
+            let jitter = self.rng.below(spread + 1);
             let start = if self.manual.end_ms.is_some() {
                 now_ms
             } else {
@@ -326,10 +352,14 @@ impl ClusterState {
             self.dirty_persist = true;
             self.dirty_topology = true;
             self.log(Event::ElectionStarted { epoch, quorum });
+            self.election.asked_ms = now_ms;
             self.broadcast(Body::AuthRequest {
                 force_ack: self.manual.end_ms.is_some(),
                 electorate_digest: digest,
             });
+        } else if now_ms.saturating_sub(self.election.asked_ms) >= self.cfg.failover_fixed_delay_ms
+        {
+            self.ask_again(now_ms);
         }
 
         let quorum = self
@@ -344,6 +374,36 @@ impl ClusterState {
             }
             self.log(Event::ElectionWon { epoch });
             self.replace_my_primary(now_ms);
+        }
+    }
+
+    /// Asks the members of the electorate that have not voted for us once more, in the same
+    /// epoch. A voter that had not yet seen our primary FAIL when the first request came
+    /// refused it silently (the FAIL broadcast and our request race on different links, and
+    /// the fixed election delay that gives the FAIL a head start is short here); Valkey then
+    /// waits for the next election, twice the auth timeout later. Asking again is safe: a
+    /// voter still grants at most one vote per epoch, under the same rules.
+    fn ask_again(&mut self, now_ms: u64) {
+        let Some(electorate) = self.election.electorate.as_ref() else {
+            return;
+        };
+        let digest = electorate.digest();
+        let targets: Vec<LinkId> = electorate
+            .members
+            .iter()
+            .filter(|m| **m != self.myself && !self.election.votes.contains(*m))
+            .filter_map(|m| self.nodes.get(m)?.link)
+            .filter(|l| self.links.get(l).is_some_and(|i| i.up))
+            .collect();
+        self.election.asked_ms = now_ms;
+        for link in targets {
+            self.send(
+                link,
+                Body::AuthRequest {
+                    force_ack: self.manual.end_ms.is_some(),
+                    electorate_digest: digest,
+                },
+            );
         }
     }
 

@@ -34,11 +34,20 @@ impl ClusterState {
         }
     }
 
-    pub(super) fn on_link_down(&mut self, link: LinkId) {
+    pub(super) fn on_link_down(&mut self, now_ms: u64, link: LinkId) {
         if let Some(info) = self.links.remove(&link) {
             if let Some(node) = info.node.and_then(|id| self.nodes.get_mut(&id)) {
                 if node.link == Some(link) {
                     node.link = None;
+                    // Our link to the node broke while it was up: from now on we wait to hear
+                    // from the node, as if a ping were out (the reconnect's first ping keeps
+                    // this start, see `on_link_up`, and its pong clears it). Counting from the
+                    // next tick's reconnect instead adds up to a tick to the detection of a
+                    // crashed process. Only our own link: a ping must follow on it, or
+                    // nothing would ever clear the mark.
+                    if info.up && node.ping_sent_ms == 0 && !node.in_handshake() {
+                        node.ping_sent_ms = now_ms;
+                    }
                 }
                 if node.inbound_link == Some(link) {
                     node.inbound_link = None;
@@ -236,6 +245,7 @@ impl ClusterState {
                         n.fail_time_ms = now_ms;
                         self.log(Event::Fail(node));
                         self.changed();
+                        self.primary_failed(now_ms, node);
                     }
                 }
             }

@@ -169,6 +169,8 @@ pub enum Input {
     LinkDown(LinkId),
     /// A message arrived on a link.
     Message(LinkId, Box<Message>),
+    /// The time [`ClusterState::next_deadline_ms`] named has come (between two ticks).
+    Timer,
 }
 
 /// What the driver must do, in order (see the module docs on persistence).
@@ -447,6 +449,20 @@ impl Node {
     pub(crate) fn in_handshake(&self) -> bool {
         self.flags.contains(NodeFlags::HANDSHAKE)
     }
+    /// When this node becomes PFAIL if nothing arrives from it: a ping (or a broken link) is
+    /// out and no traffic came for the node timeout `nt` (any traffic proves liveness, not
+    /// only pongs). `None` for ourselves, handshakes, nodes already failing, or no ping out.
+    pub(crate) fn times_out_at(&self, nt: u64) -> Option<u64> {
+        let skip = NodeFlags::MYSELF
+            .union(NodeFlags::NOADDR)
+            .union(NodeFlags::HANDSHAKE)
+            .union(NodeFlags::PFAIL)
+            .union(NodeFlags::FAIL);
+        if self.flags.intersects(skip) || self.ping_sent_ms == 0 {
+            return None;
+        }
+        Some(self.ping_sent_ms.max(self.data_received_ms) + nt + 1)
+    }
     /// A primary serving at least one slot: Valkey's only voters.
     pub(crate) fn is_voting_primary(&self) -> bool {
         self.is_primary() && !self.slots.is_empty()
@@ -626,7 +642,8 @@ impl ClusterState {
         match input {
             Input::Tick => self.on_tick(now_ms),
             Input::LinkUp(link) => self.on_link_up(now_ms, link),
-            Input::LinkDown(link) => self.on_link_down(link),
+            Input::LinkDown(link) => self.on_link_down(now_ms, link),
+            Input::Timer => self.on_timer(now_ms),
             Input::Message(link, msg) => self.on_message(now_ms, link, *msg),
         }
         self.finish(now_ms)

@@ -562,3 +562,120 @@ fn snapshot_slot_table_matches_owners() {
         }
     }
 }
+
+/// Three primaries meet and split the slots.
+fn three_primaries() -> Harness {
+    let mut h = Harness::new(3);
+    for (i, (a, b)) in [(0, 5460), (5461, 10922), (10923, 16383)]
+        .into_iter()
+        .enumerate()
+    {
+        h.admin(i, AdminOp::SetConfigEpoch(i as u64 + 1)).unwrap();
+        h.admin(i, AdminOp::AddSlots(vec![(slot(a), slot(b))]))
+            .unwrap();
+    }
+    h.meet_all();
+    h.run(2000);
+    h
+}
+
+/// Drops every link of node `i` (both ends see it go down) and replaces it by a stranger.
+fn kill(h: &mut Harness, i: usize) {
+    let dead: Vec<(usize, LinkId)> = h.conns.keys().filter(|(n, _)| *n == i).copied().collect();
+    for end in dead {
+        if let Some((j, peer)) = h.conns.remove(&end) {
+            h.conns.remove(&(j, peer));
+            h.queue.push_back((j, Input::LinkDown(peer)));
+        }
+    }
+    h.drain();
+    h.nodes[i] = ClusterState::new(ClusterConfig::new("127.0.0.99", 7000), h.now, 1);
+}
+
+/// A broken link starts the failure clock at once, and the state names the moment the node
+/// becomes PFAIL, so the driver's timer (`Input::Timer`) flags it then, not at the next tick.
+#[test]
+fn failure_is_detected_at_its_deadline_between_ticks() {
+    let mut h = three_primaries();
+    let dead = h.id(0);
+    kill(&mut h, 0);
+    let died = h.now;
+    let nt = h.nodes[1].config().node_timeout_ms;
+    let at = h.nodes[1].next_deadline_ms(h.now).expect("a deadline");
+    assert!(at <= died + nt + 1, "clock started at the link drop: {at}");
+    assert!(at > died + nt / 2, "not before the node timeout: {at}");
+    let a = h.nodes[1].handle(at - 1, Input::Timer);
+    assert!(!a.contains(&Action::Log(Event::PFail(dead))), "too early");
+    assert!(!h.nodes[1]
+        .node_flags(&dead)
+        .unwrap()
+        .contains(NodeFlags::PFAIL));
+    h.now = at;
+    let a = h.nodes[1].handle(at, Input::Timer);
+    h.carry_out(1, a);
+    h.drain();
+    assert!(h.nodes[1]
+        .node_flags(&dead)
+        .unwrap()
+        .intersects(NodeFlags::PFAIL.union(NodeFlags::FAIL)));
+    // The new report went to the other voter at once: once it times the node out too, FAIL
+    // follows without waiting for a regular ping's gossip.
+    let at2 = h.nodes[2].next_deadline_ms(h.now).unwrap_or(h.now);
+    h.now = h.now.max(at2);
+    let a = h.nodes[2].handle(h.now, Input::Timer);
+    h.carry_out(2, a);
+    h.drain();
+    assert!(h.nodes[2]
+        .node_flags(&dead)
+        .unwrap()
+        .contains(NodeFlags::FAIL));
+    assert!(h.nodes[1]
+        .node_flags(&dead)
+        .unwrap()
+        .contains(NodeFlags::FAIL));
+}
+
+/// A vote request that a voter did not act on (it had not seen the FAIL yet; here: lost) is
+/// asked again in the same epoch, so the election is won without waiting for a retry.
+#[test]
+fn unanswered_vote_requests_are_asked_again() {
+    let mut h = Harness::new(3);
+    h.admin(0, AdminOp::SetConfigEpoch(1)).unwrap();
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
+        .unwrap();
+    h.meet_all();
+    let p = h.id(0);
+    h.admin(1, AdminOp::Replicate(p)).unwrap();
+    h.admin(2, AdminOp::Replicate(p)).unwrap();
+    h.run(2000);
+    kill(&mut h, 0);
+    // Tick until the first vote request goes out, and lose it.
+    let mut lost = 0;
+    for _ in 0..100 {
+        if lost > 0 {
+            break;
+        }
+        h.now += TICK_INTERVAL_MS;
+        for i in 1..3 {
+            let a = h.nodes[i].handle(h.now, Input::Tick);
+            h.carry_out(i, a);
+            let before = h.queue.len();
+            h.queue.retain(|(_, input)| {
+                !matches!(input, Input::Message(_, m) if matches!(m.body, Body::AuthRequest { .. }))
+            });
+            lost += before - h.queue.len();
+            h.drain();
+        }
+    }
+    assert!(lost > 0, "an election started");
+    h.run(2000);
+    let winner = (1..3)
+        .find(|i| h.nodes[*i].is_primary())
+        .expect("a replica was promoted");
+    let started = h
+        .events(winner)
+        .iter()
+        .filter(|e| matches!(e, Event::ElectionStarted { .. }))
+        .count();
+    assert_eq!(started, 1, "won in its first epoch, by asking again");
+}

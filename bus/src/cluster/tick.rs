@@ -85,12 +85,7 @@ impl ClusterState {
         }
 
         let ping_interval = nt / 2;
-        let single_voter = {
-            let e = self.electorate();
-            e.members.len() == 1 && e.members.contains(&self.myself)
-        };
         let mf_replica = self.manual.paused_for;
-        let mut new_pfail = false;
         for id in &ids {
             let Some(n) = self.nodes.get(id) else {
                 continue;
@@ -138,30 +133,8 @@ impl ClusterState {
                 self.send_ping(now_ms, link, *id, false);
                 continue;
             }
-            if n.ping_sent_ms == 0 {
-                continue;
-            }
-            // Any traffic proves liveness, not only pongs.
-            if ping_delay.min(data_delay) > nt
-                && !n.flags.intersects(NodeFlags::PFAIL.union(NodeFlags::FAIL))
-            {
-                self.nodes
-                    .get_mut(id)
-                    .expect("present")
-                    .flags
-                    .insert(NodeFlags::PFAIL);
-                self.log(Event::PFail(*id));
-                self.dirty_topology = true;
-                new_pfail = true;
-                if single_voter {
-                    self.mark_failing_if_needed(now_ms, *id);
-                }
-            }
         }
-
-        if new_pfail {
-            self.spread_failure_reports(now_ms);
-        }
+        self.detect_failures(now_ms);
 
         self.manual_failover_tick(now_ms);
         if self.me().is_replica() {
@@ -170,17 +143,75 @@ impl ClusterState {
         self.update_cluster_state(now_ms);
     }
 
-    /// In a replica set that votes (ReplicaSets mode), a new PFAIL goes at once to the other
-    /// members of the electorate, in the gossip of a pong (which leaves their ping timers
-    /// alone), instead of with the next regular ping up to half a node timeout later: when the
-    /// primary of a single replica set dies only its replicas are left to report it, and FAIL
-    /// needs both reports. Valkey waits for the regular gossip; this is what keeps a 1 + 2
-    /// group's failover near a 3 x 1 cluster's.
+    /// A deadline of [`ClusterState::next_deadline_ms`] came between two ticks: the checks
+    /// that depend on time alone, without the tick's pings and reconnects.
+    pub(super) fn on_timer(&mut self, now_ms: u64) {
+        self.detect_failures(now_ms);
+        if self.me().is_replica() {
+            self.handle_replica_failover(now_ms);
+        }
+        self.update_cluster_state(now_ms);
+    }
+
+    /// PFAIL for every node pinged (or cut off) and silent for longer than the node timeout;
+    /// new ones are reported to the electorate at once.
+    fn detect_failures(&mut self, now_ms: u64) {
+        let nt = self.cfg.node_timeout_ms;
+        let single_voter = {
+            let e = self.electorate();
+            e.members.len() == 1 && e.members.contains(&self.myself)
+        };
+        let ids: Vec<NodeId> = self
+            .nodes
+            .values()
+            .filter(|n| n.times_out_at(nt).is_some_and(|at| now_ms >= at))
+            .map(|n| n.id)
+            .collect();
+        for id in &ids {
+            self.nodes
+                .get_mut(id)
+                .expect("present")
+                .flags
+                .insert(NodeFlags::PFAIL);
+            self.log(Event::PFail(*id));
+            self.dirty_topology = true;
+            if single_voter {
+                self.mark_failing_if_needed(now_ms, *id);
+            }
+        }
+        if !ids.is_empty() {
+            self.spread_failure_reports(now_ms);
+        }
+    }
+
+    /// The next local time at which something happens without any input, if it is before the
+    /// next regular tick would see it: a node's PFAIL, or the start of our election. The
+    /// driver then sends [`super::Input::Timer`], so detection and elections do not wait for a
+    /// tick (up to [`super::TICK_INTERVAL_MS`] each). Only times after `now_ms` are returned.
+    pub fn next_deadline_ms(&self, now_ms: u64) -> Option<u64> {
+        let nt = self.cfg.node_timeout_ms;
+        let pfail = self.nodes.values().filter_map(|n| n.times_out_at(nt));
+        let replica = self.me().is_replica();
+        let election = self.election.pending_start_ms().filter(|_| replica);
+        let auth_timeout = (nt * 2).max(self.cfg.failover_min_auth_timeout_ms);
+        let ask = self
+            .election
+            .next_ask_ms(self.cfg.failover_fixed_delay_ms, auth_timeout)
+            .filter(|_| replica);
+        pfail
+            .chain(election)
+            .chain(ask)
+            .filter(|&t| t > now_ms)
+            .min()
+    }
+
+    /// A new PFAIL goes at once to the other members of the electorate, in the gossip of a
+    /// pong (which leaves their ping timers alone), instead of with the next regular ping up
+    /// to half a node timeout later: FAIL needs a quorum of their reports (in a single replica
+    /// set, both replicas'). Valkey waits for the regular gossip, which is most of why its
+    /// failovers take well over the node timeout. One pong per member and new failure.
     fn spread_failure_reports(&mut self, now_ms: u64) {
         let electorate = self.electorate();
-        if electorate.mode != super::election::ElectorateMode::ReplicaSets {
-            return;
-        }
         let targets: Vec<(LinkId, NodeId)> = electorate
             .members
             .iter()
@@ -230,6 +261,15 @@ impl ClusterState {
         self.log(Event::Fail(id));
         self.broadcast(Body::Fail { node: id });
         self.changed();
+        self.primary_failed(now_ms, id);
+    }
+
+    /// `id` was just flagged FAIL: if it is our primary, schedule the election now rather
+    /// than at the next tick.
+    pub(super) fn primary_failed(&mut self, now_ms: u64, id: NodeId) {
+        if self.me().is_replica() && self.me().primary == Some(id) {
+            self.handle_replica_failover(now_ms);
+        }
     }
 
     /// `cluster_state`: fail when a slot is unserved (with full coverage required) or when we

@@ -224,6 +224,8 @@ impl SimConfig {
 #[derive(Debug)]
 enum Ev {
     Tick(usize),
+    /// The node's next deadline (`ClusterState::next_deadline_ms`), as the driver's timer.
+    Timer(usize),
     ConnectArrive {
         from: usize,
         link: LinkId,
@@ -252,6 +254,8 @@ struct SimNode {
     drift_ppm: i64,
     repl_offset: u64,
     last_primary_contact_ms: u64,
+    /// Simulated time of the pending `Ev::Timer`, if one is scheduled.
+    timer_at: Option<u64>,
 }
 
 /// A simulated cluster.
@@ -319,8 +323,8 @@ impl Sim {
             if cfg.scaled_election_delays {
                 // The same formula as `node/src/cluster` (the bus cannot depend on the node).
                 let t = cfg.node_timeout_ms;
-                c.failover_fixed_delay_ms = (t / 20).clamp(50, 500);
-                c.failover_random_delay_ms = (t / 20).clamp(50, 500);
+                c.failover_fixed_delay_ms = (t / 40).clamp(50, 500);
+                c.failover_random_delay_ms = (t / 40).clamp(50, 500);
                 c.failover_rank_delay_ms = (t / 10).clamp(100, 1000);
             }
             let (offset, drift) = if cfg.faults.skew {
@@ -340,6 +344,7 @@ impl Sim {
                 drift_ppm: drift,
                 repl_offset: 0,
                 last_primary_contact_ms: 0,
+                timer_at: None,
             });
         }
         Sim {
@@ -388,6 +393,7 @@ impl Sim {
     fn schedule(&mut self, delay_ms: u64, ev: Ev) {
         let generation = match &ev {
             Ev::Tick(i)
+            | Ev::Timer(i)
             | Ev::LinkUp(i, _)
             | Ev::LinkDown(i, _)
             | Ev::Deliver { to: i, .. }
@@ -592,6 +598,13 @@ impl Sim {
                     .handle(now, Input::Tick);
                 self.execute(i, actions)?;
             }
+            Ev::Timer(i) => {
+                if stale(self, i) {
+                    return Ok(());
+                }
+                self.nodes[i].timer_at = None;
+                self.input(i, Input::Timer)?;
+            }
             Ev::ConnectArrive { from, link, to } => {
                 if stale(self, from) {
                     return Ok(());
@@ -694,7 +707,34 @@ impl Sim {
         if let Some(st) = self.nodes[i].state.as_ref() {
             self.checker.after_step(i, st)?;
         }
+        self.arm_timer(i);
         Ok(())
+    }
+
+    /// As the driver's ticker: an `Ev::Timer` at the node's next deadline when it comes
+    /// before the next tick (and before a timer already pending).
+    fn arm_timer(&mut self, i: usize) {
+        let now = self.local_now(i);
+        let Some(deadline) = self.nodes[i]
+            .state
+            .as_ref()
+            .and_then(|st| st.next_deadline_ms(now))
+        else {
+            return;
+        };
+        let delay = deadline - now;
+        if delay >= 100 {
+            return;
+        }
+        let at = self.now + delay;
+        if self.nodes[i]
+            .timer_at
+            .is_some_and(|t| t <= at && t >= self.now)
+        {
+            return;
+        }
+        self.nodes[i].timer_at = Some(at);
+        self.schedule(delay, Ev::Timer(i));
     }
 
     fn carry_out(&mut self, i: usize, action: Action) -> Result<(), String> {
@@ -801,6 +841,7 @@ impl Sim {
         self.stats.crashes += 1;
         self.nodes[i].state = None;
         self.nodes[i].generation += 1;
+        self.nodes[i].timer_at = None;
         let ends: Vec<(usize, LinkId)> = self
             .conns
             .keys()
@@ -830,6 +871,7 @@ impl Sim {
             return Err(format!("node {i}: nodes.conf does not round-trip"));
         }
         self.nodes[i].generation += 1;
+        self.nodes[i].timer_at = None;
         let now = self.local_now(i);
         let seed = self.rng.next_u64();
         let state = ClusterState::restore(self.nodes[i].cfg.clone(), &persisted, now, seed)

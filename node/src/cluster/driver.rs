@@ -3,7 +3,8 @@
 //!
 //! Everything happens on shard 0's thread, in its runtime: the bus listeners' accept loops, one
 //! reader and one writer task per link (`crate::net::link`), a connect task per outgoing link
-//! being opened, and a ticker that sends [`Input::Tick`] every [`TICK_INTERVAL_MS`]. Every
+//! being opened, and a ticker that sends [`Input::Tick`] every [`TICK_INTERVAL_MS`] (and
+//! [`Input::Timer`] at the state's deadlines in between). Every
 //! input goes through [`Driver::input`], which hands it to the state machine and then carries
 //! out the returned actions before returning, in order:
 //!
@@ -141,6 +142,11 @@ pub struct Driver {
     /// The accept loops' canceller, kept so their handles stay valid (never cancelled: the
     /// listeners live as long as the process).
     accept_cancel: monoio::io::Canceller,
+    /// When the ticker wakes next (bus clock), and its waker while it sleeps: an input that
+    /// brings a state deadline before then wakes it early (see [`Driver::rearm`]).
+    wake_at: Cell<u64>,
+    ticker_waker: Cell<Option<std::task::Waker>>,
+    rearmed: Cell<bool>,
 }
 
 impl Driver {
@@ -159,6 +165,9 @@ impl Driver {
             encode_buf: RefCell::new(Vec::with_capacity(4096)),
             synced: RefCell::new(Some(synced)),
             accept_cancel: monoio::io::Canceller::new(),
+            wake_at: Cell::new(u64::MAX),
+            ticker_waker: Cell::new(None),
+            rearmed: Cell::new(false),
         });
         for l in boot.listeners {
             let d2 = d.clone();
@@ -179,15 +188,49 @@ impl Driver {
         self.shard.upgrade().map_or(0, |s| bus_now_ms(&s.node))
     }
 
+    /// Sends [`Input::Tick`] every [`TICK_INTERVAL_MS`] and, in between, [`Input::Timer`] at
+    /// the state's next deadline (a PFAIL or an election start), so failure detection and
+    /// elections are not rounded up to the next tick.
     async fn ticker(self: Rc<Self>) {
+        let mut next_tick = self.now() + TICK_INTERVAL_MS;
         loop {
-            monoio::time::sleep(Duration::from_millis(TICK_INTERVAL_MS)).await;
+            let now = self.now();
+            let deadline = self.state.borrow().next_deadline_ms(now);
+            let wake_at = deadline.map_or(next_tick, |d| d.min(next_tick));
+            self.wake_at.set(wake_at);
+            self.rearmed.set(false);
+            let sleep = monoio::time::sleep(Duration::from_millis(wake_at.saturating_sub(now)));
+            let rearmed = std::future::poll_fn(|cx| {
+                if self.rearmed.replace(false) {
+                    std::task::Poll::Ready(())
+                } else {
+                    self.ticker_waker.set(Some(cx.waker().clone()));
+                    std::task::Poll::Pending
+                }
+            });
+            let mut woken_early = false;
+            monoio::select! {
+                _ = sleep => {}
+                _ = rearmed => { woken_early = true; }
+            }
+            self.wake_at.set(u64::MAX);
+            self.ticker_waker.set(None);
             let Some(shard) = self.shard.upgrade() else {
                 return;
             };
             if shard.node.is_shutting_down() {
                 return;
             }
+            if woken_early {
+                continue;
+            }
+            if self.now() < next_tick {
+                drop(shard);
+                self.input(Input::Timer);
+                continue;
+            }
+            // Bounded catch-up: after a stall, tick once and count from now.
+            next_tick = (next_tick + TICK_INTERVAL_MS).max(self.now() + 1);
             self.reconfigure(&shard);
             // Elections rank replicas by offset and refuse one whose data is too old.
             let repl = &shard.node.repl;
@@ -216,6 +259,7 @@ impl Driver {
         let now = self.now();
         let actions = self.state.borrow_mut().handle(now, input);
         self.carry_out(actions);
+        self.rearm(now);
     }
 
     /// Runs a CLUSTER admin operation.
@@ -224,7 +268,22 @@ impl Driver {
         let result = self.state.borrow_mut().admin(now, op);
         let (ok, actions) = result?;
         self.carry_out(actions);
+        self.rearm(now);
         Ok(ok)
+    }
+
+    /// Wakes the ticker if the state now has a deadline before the ticker's next wake-up.
+    fn rearm(&self, now: u64) {
+        let Some(deadline) = self.state.borrow().next_deadline_ms(now) else {
+            return;
+        };
+        if deadline < self.wake_at.get() {
+            self.wake_at.set(deadline);
+            self.rearmed.set(true);
+            if let Some(w) = self.ticker_waker.take() {
+                w.wake();
+            }
+        }
     }
 
     /// A PUBLISH or SPUBLISH made on this node, for the other nodes of the cluster (or of the

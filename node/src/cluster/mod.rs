@@ -117,13 +117,14 @@ impl Settings {
         c.require_full_coverage = self.require_full_coverage;
         c.replica_validity_factor = self.replica_validity_factor;
         // Election delays scale with the node timeout (issue 7: promotion within node timeout
-        // + 500 ms). They only let the FAIL broadcast land before votes are asked and let the
-        // most up-to-date replica ask first; on a network where a node timeout of 2 s makes
-        // sense that takes milliseconds. Safety does not rest on them (votes do). From a
-        // 10 s node timeout up they are Valkey's: 500 ms, up to 500 ms more, 1 s per rank.
+        // + 500 ms). They only let the FAIL broadcast land before votes are asked (one hop:
+        // whoever declares FAIL sends it to every node) and let the most up-to-date replica
+        // ask first; on a network where a node timeout of 2 s makes sense that takes
+        // milliseconds. Safety does not rest on them (votes do). From a 20 s node timeout up
+        // they are Valkey's: 500 ms, up to 500 ms more, 1 s per rank.
         let t = self.node_timeout_ms;
-        c.failover_fixed_delay_ms = (t / 20).clamp(50, 500);
-        c.failover_random_delay_ms = (t / 20).clamp(50, 500);
+        c.failover_fixed_delay_ms = (t / 40).clamp(50, 500);
+        c.failover_random_delay_ms = (t / 40).clamp(50, 500);
         c.failover_rank_delay_ms = (t / 10).clamp(100, 1000);
         c
     }
