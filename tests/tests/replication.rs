@@ -878,8 +878,21 @@ fn no_acknowledged_write_lost_under_load() {
                 .contains("cluster_state:ok")
                 .then_some(())
         });
+        let ok_promoted = killed.elapsed();
+        wait::until(
+            "cluster_state:ok on every survivor",
+            Duration::from_secs(30),
+            || {
+                nodes
+                    .iter()
+                    .enumerate()
+                    .all(|(i, n)| i == pi || n.state_ok())
+                    .then_some(())
+            },
+        );
         println!(
-            "repetition {rep}: promoted after {promoted:?}, cluster ok after {:?}",
+            "repetition {rep}: promoted after {promoted:?}, cluster ok on the promoted node \
+             after {ok_promoted:?}, on every survivor after {:?}",
             killed.elapsed()
         );
         let mut r = nodes[ri].client();
