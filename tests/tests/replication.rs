@@ -791,6 +791,37 @@ fn silent_primary_times_out_then_resumes() {
     assert!(info_int(&mut p, "stats", "sync_partial_ok") > partial_before);
 }
 
+/// `repl-timeout`, primary side: a replica that stops answering (SIGSTOP: no close, no acks)
+/// is disconnected, so WAIT no longer waits on it and INFO stops listing it; idle replicas
+/// that answer the primary's pings stay. When the replica comes back it resumes (partial
+/// resync) and gets what was written meanwhile.
+#[test]
+fn silent_replica_is_dropped_then_resumes() {
+    let primary = start("2", &["--repl-timeout", "1"]);
+    let mut replica = start("2", &[]);
+    replicate(&replica, &primary);
+    let mut p = primary.client();
+    p.call(&["SET", "before", "1"]);
+    wait_caught_up(&primary);
+    // Idle for longer than the timeout: the pings' acks keep the replica connected.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(info_int(&mut p, "replication", "connected_slaves"), 1);
+    let partial_before = info_int(&mut p, "stats", "sync_partial_ok");
+
+    replica.process().signal(libc::SIGSTOP);
+    wait::until("the primary to drop the replica", SYNC_DEADLINE, || {
+        (info_int(&mut p, "replication", "connected_slaves") == 0).then_some(())
+    });
+    assert_eq!(p.call(&["WAIT", "1", "100"]).reply.as_int(), Some(0));
+    p.call(&["SET", "after", "1"]);
+    replica.process().signal(libc::SIGCONT);
+    wait_link_up(&replica);
+    wait_caught_up(&primary);
+    let mut r = replica.client();
+    assert_eq!(r.call_text(&["GET", "after"]), "$1\r\n1\r\n");
+    assert!(info_int(&mut p, "stats", "sync_partial_ok") > partial_before);
+}
+
 /// No acknowledged write lost, under write load, both ways a write can be acknowledged: in
 /// sync mode (every node with `min-replicas-ack 1`: the reply itself waits for the replica),
 /// and through `WAIT 1` after each SET (default settings). In a 3-primary × 1-replica cluster

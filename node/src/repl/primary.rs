@@ -90,6 +90,7 @@ async fn ticker(shard: std::rc::Weak<Shard>) {
             for r in &s.repl.state().replicas {
                 r.link.send(&ping);
             }
+            drop_silent_replicas(&s);
         }
     }
 }
@@ -137,6 +138,25 @@ fn accept(shard: &Rc<Shard>, stream: monoio::net::TcpStream, peer: std::net::Soc
         }
     });
     *me.borrow_mut() = Some(link);
+}
+
+/// `repl-timeout`, primary side (Valkey's "Disconnecting timedout replica"): an online replica
+/// that acknowledged nothing for that long (it answers every ping) is hung or cut off; its
+/// link is closed, so it stops counting for WAIT, `min-replicas-ack` and INFO, and it
+/// resyncs when it comes back.
+fn drop_silent_replicas(shard: &Shard) {
+    let timeout_ms = shard.config().repl.timeout_s.saturating_mul(1000) as i64;
+    let now = super::now_ms();
+    for r in shard.repl.state().replicas.iter() {
+        if r.online && now - r.ack_ms > timeout_ms {
+            tracing::warn!(
+                shard = shard.id,
+                replica = %r.ip,
+                "replication: replica silent past repl-timeout, link closed"
+            );
+            r.link.close();
+        }
+    }
 }
 
 fn close(link: &Rc<RefCell<Option<link::Link>>>) {
@@ -284,6 +304,8 @@ async fn snapshot(shard: Rc<Shard>, id: u64, link: link::Link) {
     link.send(&end);
     if let Some(r) = shard.repl.state().replicas.iter_mut().find(|r| r.id == id) {
         r.online = true;
+        // `repl-timeout` counts from here: the snapshot may have taken longer than that.
+        r.ack_ms = super::now_ms();
     }
     tracing::info!(shard = shard.id, "full resync: snapshot sent");
 }

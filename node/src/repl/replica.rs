@@ -340,7 +340,13 @@ impl Applier {
                 schedule_ack(shard, k);
                 true
             }
-            Kind::Ping => true,
+            // Answered with our offset, as Valkey's replicas send REPLCONF ACK every second:
+            // it tells the primary we are alive (`repl-timeout` on its side) even when no
+            // write flows.
+            Kind::Ping => {
+                schedule_ack(shard, k);
+                true
+            }
             Kind::Hello | Kind::Ack => false,
         }
     }
