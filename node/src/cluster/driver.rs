@@ -156,6 +156,7 @@ impl Driver {
         // stream runs before the first topology is published, so this comes first.
         if boot.state.acks_held() {
             crate::repl::hold_acks(shard);
+            tracing::info!("cluster: holding replication acknowledgements after a restart with a vote on record");
         }
         let d = Rc::new(Driver {
             shard: Rc::downgrade(shard),

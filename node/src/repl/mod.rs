@@ -183,11 +183,6 @@ impl NodeRepl {
         })
     }
 
-    /// Whether acknowledgements are held.
-    pub fn acks_held(&self) -> bool {
-        self.with_acks(|g| g.held)
-    }
-
     /// Starts holding acknowledgements; whether they were not held yet.
     fn hold(&self) -> bool {
         !self.with_acks(|g| std::mem::replace(&mut g.held, true))
@@ -523,9 +518,7 @@ fn apply_role(shard: &Shard, generation: u64, target: Option<(String, u16)>) {
 /// ([`NodeRepl::election_offset`]), which covers everything acknowledged.
 pub fn hold_acks(shard: &Shard) -> u64 {
     let repl = &shard.node.repl;
-    if repl.hold() {
-        tracing::info!("replication: acknowledgements held (the primary may be being replaced)");
-    }
+    repl.hold();
     repl.election_offset()
 }
 
@@ -535,7 +528,6 @@ pub fn resume_acks(shard: &Shard) {
     if !shard.node.repl.release() {
         return;
     }
-    tracing::info!("replication: acknowledgements resumed");
     for t in 0..shard.shards() {
         let job = |s: &Shard| {
             let streams: Vec<usize> = s.repl.state().streams.keys().copied().collect();
@@ -690,7 +682,6 @@ mod tests {
         assert!(r.admit_ack(0, 100) && r.admit_ack(1, 50));
         assert!(r.hold());
         assert!(!r.hold(), "already held");
-        assert!(r.acks_held());
         assert_eq!(r.election_offset(), 150);
         r.offsets[0].store(300, Ordering::Relaxed);
         assert!(!r.admit_ack(0, 300), "held: nothing acknowledged");
