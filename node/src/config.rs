@@ -669,6 +669,17 @@ pub static DIRECTIVES: &[Directive] = &[
         get: |c| yes_no(c.cluster.allow_pubsubshard_when_down),
     },
     Directive {
+        name: "cluster-replica-no-failover",
+        kind: Kind::Bool,
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.cluster.replica_no_failover = yes(a);
+            Ok(())
+        },
+        get: |c| yes_no(c.cluster.replica_no_failover),
+    },
+    Directive {
         name: "cluster-replica-validity-factor",
         kind: Kind::Int {
             min: 0,

@@ -684,30 +684,11 @@ fn sync_mode_acknowledges_only_what_a_replica_holds() {
 /// every acknowledged write is readable.
 #[test]
 fn single_shard_failover_with_two_replicas() {
-    use corekey_tests::cluster::{self, Node};
+    use corekey_tests::cluster::Node;
     let args = ["--cluster-node-timeout", "2000"];
     let mut nodes = Node::start_many(3, 1, &args);
+    single_shard(&nodes);
     let mut p = nodes[0].client();
-    assert_eq!(
-        p.call_text(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]),
-        "+OK\r\n"
-    );
-    let primary_id = nodes[0].id();
-    for n in &nodes[1..] {
-        let mut c = n.client();
-        let meet = [
-            "CLUSTER",
-            "MEET",
-            "127.0.0.1",
-            &nodes[0].port().to_string(),
-            &nodes[0].bus_port().to_string(),
-        ];
-        assert_eq!(c.call_text(&meet), "+OK\r\n");
-        wait::until("a replica to learn its primary", SYNC_DEADLINE, || {
-            (c.call(&["CLUSTER", "REPLICATE", &primary_id]).raw == b"+OK\r\n").then_some(())
-        });
-    }
-    cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
     for i in 0..300 {
         let k = format!("one:{i}");
         assert_eq!(p.call_text(&["SET", &k, &k]), "+OK\r\n");
@@ -762,6 +743,107 @@ fn single_shard_failover_with_two_replicas() {
     o.call(&["READONLY"]);
     assert_eq!(o.call_text(&["GET", "one:new"]), "$1\r\nv\r\n");
     drop(nodes.remove(0));
+}
+
+/// Makes `nodes[0]` the primary of every slot and the others its replicas (ADDSLOTSRANGE,
+/// MEET, REPLICATE), then waits until the cluster has settled.
+fn single_shard(nodes: &[corekey_tests::cluster::Node]) {
+    let mut p = nodes[0].client();
+    assert_eq!(
+        p.call_text(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]),
+        "+OK\r\n"
+    );
+    let primary_id = nodes[0].id();
+    for n in &nodes[1..] {
+        let mut c = n.client();
+        let meet = [
+            "CLUSTER",
+            "MEET",
+            "127.0.0.1",
+            &nodes[0].port().to_string(),
+            &nodes[0].bus_port().to_string(),
+        ];
+        assert_eq!(c.call_text(&meet), "+OK\r\n");
+        wait::until("a replica to learn its primary", SYNC_DEADLINE, || {
+            (c.call(&["CLUSTER", "REPLICATE", &primary_id]).raw == b"+OK\r\n").then_some(())
+        });
+    }
+    corekey_tests::cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
+}
+
+/// Sync mode when a failover is only feared: in a single shard whose replicas may not fail
+/// over (`cluster-replica-no-failover`), the primary is stopped (SIGSTOP) until both replicas
+/// see it FAIL, then continued. While a replica sees its primary FAIL it holds its
+/// acknowledgements (a sibling may be elected holding less), so no write is acknowledged
+/// while both do: each acknowledged write is checked against the replicas' views right after
+/// its reply (a FAIL, once cleared, does not come back here). Once the FAIL is cleared they
+/// acknowledge again and writes go on being acknowledged, and every one is on both replicas.
+#[test]
+fn sync_mode_replicas_hold_acks_while_their_primary_is_fail() {
+    use corekey_tests::cluster::Node;
+    let args = [
+        "--cluster-node-timeout",
+        "1000",
+        "--min-replicas-ack",
+        "1",
+        "--min-replicas-ack-timeout",
+        "200",
+    ];
+    let replica_args = [&args[..], &["--cluster-replica-no-failover", "yes"]].concat();
+    let mut nodes = vec![
+        Node::start(1, &args),
+        Node::start(1, &replica_args),
+        Node::start(1, &replica_args),
+    ];
+    single_shard(&nodes);
+    let set = |n: &Node, k: &str| {
+        // A fresh connection each time: an unacknowledged write closes its own.
+        matches!(n.client().try_call(&["SET", k, k]), Ok(f) if f.raw == b"+OK\r\n")
+    };
+    wait::until("a first acknowledged write", SYNC_DEADLINE, || {
+        set(&nodes[0], "hold:before").then_some(())
+    });
+
+    let primary_id = nodes[0].id();
+    let sees_fail = |n: &Node| {
+        n.nodes()
+            .iter()
+            .any(|l| l.id == primary_id && l.has_flag("fail"))
+    };
+    nodes[0].server.process().signal(libc::SIGSTOP);
+    wait::until(
+        "both replicas to see the primary FAIL",
+        SYNC_DEADLINE,
+        || nodes[1..].iter().all(sees_fail).then_some(()),
+    );
+    nodes[0].server.process().signal(libc::SIGCONT);
+    let mut acked = vec!["hold:before".to_string()];
+    let mut unacked = 0;
+    wait::until("writes to be acknowledged again", SYNC_DEADLINE, || {
+        let k = format!("hold:{}", acked.len() + unacked);
+        if !set(&nodes[0], &k) {
+            unacked += 1;
+            return None;
+        }
+        assert!(
+            !nodes[1..].iter().all(sees_fail),
+            "{k} was acknowledged while both replicas held their acknowledgements"
+        );
+        acked.push(k);
+        (acked.len() > 10).then_some(())
+    });
+    println!("writes not acknowledged while the replicas held: {unacked}");
+    let mut p = nodes[0].client();
+    wait::until("both replicas to acknowledge", SYNC_DEADLINE, || {
+        (p.call(&["WAIT", "2", "1000"]).reply.as_int() == Some(2)).then_some(())
+    });
+    for n in &nodes[1..] {
+        let mut c = n.client();
+        assert_eq!(c.call_text(&["READONLY"]), "+OK\r\n");
+        for k in &acked {
+            assert_eq!(c.call(&["GET", k]).reply.as_bytes(), Some(k.as_bytes()));
+        }
+    }
 }
 
 /// `repl-timeout`: a replica whose primary goes silent (stopped with SIGSTOP: no close, no

@@ -81,6 +81,41 @@
 //! minority-side primary sees fewer than a quorum of members and turns `cluster_state` to fail,
 //! so it stops taking writes, which is what keeps a partitioned single-shard primary from
 //! accepting writes the elected replica will never see.
+//!
+//! # Sync mode: a replica holds its acknowledgements while its primary may be replaced
+//!
+//! With `min-replicas-ack N` a primary acknowledges a write once N replicas acknowledged it on
+//! the replication stream. The up-to-date rule compares offsets only at the moment of the vote:
+//! under flapping links a voter could catch up on its primary's stream right after voting and
+//! acknowledge more, while the sibling it voted for wins holding less (the simulator's
+//! `FlappingLinks` scenario found it). So a replica of primary P **holds its
+//! acknowledgements** (the driver acknowledges nothing of P's stream beyond what it already
+//! acknowledged: [`Action::HoldAcks`]) while any of these is true:
+//!
+//! 1. P is FAIL in its view;
+//! 2. it voted for a replica of P (`AckHold`) and that election may still be won or its win
+//!    not yet known: until the election timeout has passed since the vote, plus a tenth for
+//!    clocks that run at different rates, *and* a message from the candidate has arrived
+//!    since then showing it still a replica of P (one that won would say so; a candidate we
+//!    no longer know releases the hold);
+//! 3. it restarted with a vote on record (it does not remember for whom): for the same window
+//!    from the restart.
+//!
+//! When none is true it acknowledges again ([`Action::ResumeAcks`]), at once, so writes waiting
+//! in sync mode go on. A replica that follows a new primary is under none of them for it.
+//!
+//! Why that is enough: a vote for a replica of P needs P FAIL in the voter's view (unless
+//! forced), so the hold is in force in an earlier batch than any vote it casts, and a sibling
+//! votes only while it is (`acks_held`). The driver then feeds an offset no smaller than
+//! anything it acknowledged ([`ClusterState::set_replication`]), so the up-to-date rule
+//! compares everything the voter will ever have acknowledged to P by the time the election
+//! ends: the winner announced at least that much, and its own acknowledgements never exceed
+//! what it holds. This covers every write P acknowledged when the winner needs every other
+//! replica of P to vote for it: a single replica set with two or three replicas (quorum 2 of
+//! 3, 3 of 4; P never votes for its replacement). With more replicas, or in Primaries mode
+//! with several replicas per primary, a replica that did not vote is not compared, and ranks
+//! only make the most up-to-date one ask first, as in Valkey. Forced and manual failovers,
+//! and voters that may not fail over themselves, skip the up-to-date rule (see `maybe_vote`).
 
 use std::collections::BTreeSet;
 
@@ -178,6 +213,18 @@ pub(crate) struct ManualFailover {
     primary_end_ms: Option<u64>,
 }
 
+/// A vote we cast for a replica of our own primary (rule 2 of the sync-mode section of the
+/// module docs), or a restart with a vote on record (rule 3: no candidate known).
+#[derive(Debug, Clone)]
+pub(crate) struct AckHold {
+    /// The primary the election would replace.
+    pub(crate) primary: NodeId,
+    /// Who we voted for.
+    pub(crate) candidate: Option<NodeId>,
+    /// Local time after which the election we voted in can no longer be won.
+    pub(crate) until_ms: u64,
+}
+
 impl ClusterState {
     /// The electorate in our current view (see the module docs).
     pub fn electorate(&self) -> Electorate {
@@ -263,7 +310,7 @@ impl ClusterState {
                 return;
             }
         }
-        let auth_timeout = (nt * 2).max(self.cfg.failover_min_auth_timeout_ms);
+        let auth_timeout = self.election_timeout_ms();
         let auth_retry = auth_timeout * 2;
         let auth_age = self.election.auth_time_ms.map(|t| now_ms as i64 - t as i64);
 
@@ -480,14 +527,19 @@ impl ClusterState {
         // replica winning when a vote request overtook the offsets' gossip. A replica that may
         // not fail over itself, or a forced failover, does not stand in the way.
         let me = self.me();
-        if !force_ack
+        let compares_offsets = !force_ack
             && !self.cfg.replica_no_failover
             && !me.flags.contains(NodeFlags::NOFAILOVER)
             && me.is_replica()
             && me.primary == Some(primary_id)
-            && self.repl_offset > hdr.repl_offset
-            && !broken_rules_rank_ignores_offsets()
-        {
+            && !broken_rules_rank_ignores_offsets();
+        // The offset compared below must cover everything we will ever have acknowledged to
+        // our primary: that holds once our acknowledgements are held (see the module docs),
+        // which the FAIL this vote needs has done in an earlier batch.
+        if compares_offsets && !self.acks_held && !broken_rules_no_ack_hold() {
+            return refuse(self, "my acknowledgements to our primary are not held yet");
+        }
+        if compares_offsets && self.repl_offset > hdr.repl_offset {
             // If our own election is stuck in an older epoch (our request came late; the
             // others moved on), start over now rather than after the retry delay: we are the
             // one replica that can win.
@@ -526,6 +578,15 @@ impl ClusterState {
         self.last_vote_epoch = epoch;
         if let Some(p) = self.nodes.get_mut(&primary_id) {
             p.voted_time_ms = Some(now_ms);
+        }
+        if self.me().is_replica() && self.me().primary == Some(primary_id) {
+            // Whatever the candidate announced, we hold our acknowledgements to our primary
+            // until its election is over (sync mode; see the module docs).
+            self.ack_hold = Some(AckHold {
+                primary: primary_id,
+                candidate: Some(candidate),
+                until_ms: now_ms + self.ack_hold_ms(),
+            });
         }
         self.dirty_persist = true;
         self.log(Event::VoteGranted { candidate, epoch });
@@ -576,6 +637,64 @@ impl ClusterState {
             .is_some_and(|e| e.members.contains(&voter));
         if member && self.election.votes.insert(voter) {
             self.handle_replica_failover(now_ms);
+        }
+    }
+
+    /// How long an election may collect votes (Valkey: `max(2 × node timeout, 2 s)`).
+    fn election_timeout_ms(&self) -> u64 {
+        (self.cfg.node_timeout_ms * 2).max(self.cfg.failover_min_auth_timeout_ms)
+    }
+
+    /// How long after a vote the election it was cast in may still be won, in our clock: the
+    /// candidate counts votes for an election timeout after it started, which was before our
+    /// vote; a tenth more covers clocks that run at rates a few percent apart.
+    pub(super) fn ack_hold_ms(&self) -> u64 {
+        let t = self.election_timeout_ms();
+        t + t / 10
+    }
+
+    /// Whether we must hold our acknowledgements to our primary now (rules 1–3 of the
+    /// sync-mode section of the module docs). Forgets a hold that no longer applies.
+    fn acks_must_hold(&mut self, now_ms: u64) -> bool {
+        let me = self.me();
+        let Some(primary) = me.primary.filter(|_| me.is_replica()) else {
+            self.ack_hold = None;
+            return false;
+        };
+        if let Some(hold) = &self.ack_hold {
+            let released = hold.primary != primary
+                || (now_ms > hold.until_ms
+                    && hold.candidate.is_none_or(|c| {
+                        self.nodes.get(&c).is_none_or(|n| {
+                            n.data_received_ms > hold.until_ms
+                                && n.is_replica()
+                                && n.primary == Some(primary)
+                        })
+                    }));
+            if released {
+                self.ack_hold = None;
+            }
+        }
+        if broken_rules_no_ack_hold() {
+            return false;
+        }
+        self.ack_hold.is_some() || self.nodes.get(&primary).is_some_and(|p| p.failed())
+    }
+
+    /// Tells the driver when to hold or resume acknowledgements (called as each batch ends).
+    /// A hold goes first in the batch, before any vote it sends; a resume goes last.
+    pub(super) fn update_ack_hold(&mut self, now_ms: u64) {
+        let hold = self.acks_must_hold(now_ms);
+        if hold == self.acks_held {
+            return;
+        }
+        self.acks_held = hold;
+        if hold {
+            self.out.insert(0, Action::HoldAcks);
+            self.log(Event::AcksHeld);
+        } else {
+            self.log(Event::AcksResumed);
+            self.out.push(Action::ResumeAcks);
         }
     }
 
@@ -669,6 +788,19 @@ fn broken_rules_no_yield() -> bool {
     #[cfg(any(test, feature = "sim"))]
     {
         crate::sim::broken_rules::no_yield()
+    }
+    #[cfg(not(any(test, feature = "sim")))]
+    {
+        false
+    }
+}
+
+/// The simulator's deliberately broken rule: replicas never hold their acknowledgements (and
+/// vote without them held).
+fn broken_rules_no_ack_hold() -> bool {
+    #[cfg(any(test, feature = "sim"))]
+    {
+        crate::sim::broken_rules::no_ack_hold()
     }
     #[cfg(not(any(test, feature = "sim")))]
     {

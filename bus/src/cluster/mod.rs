@@ -13,6 +13,8 @@
 //!   the link, then [`Input::LinkDown`]). Register every accepted connection with
 //!   [`ClusterState::accept_link`] first. CLUSTER commands go through [`ClusterState::admin`].
 //!   Feed replication progress with [`ClusterState::set_replication`].
+//! - A replica holds its acknowledgements of its primary's stream from [`Action::HoldAcks`]
+//!   to [`Action::ResumeAcks`] (sync mode's election rule, see [`election`]).
 //! - Carry out the returned actions **in order**, and batches in the order they were returned.
 //!
 //! # Persistence comes first
@@ -207,6 +209,14 @@ pub enum Action {
     },
     /// End a pause started by [`Action::PauseWrites`].
     ResumeWrites,
+    /// Replica: stop acknowledging the primary's replication stream beyond what was already
+    /// acknowledged, until [`Action::ResumeAcks`] (sync mode's election rule, see
+    /// [`election`]). Held before any later action is carried out; then feed
+    /// [`ClusterState::set_replication`] an offset no smaller than anything acknowledged so far,
+    /// before the next input. Always first in its batch, after [`Action::Persist`].
+    HoldAcks,
+    /// Acknowledge the stream again, at once (writes may be waiting for it in sync mode).
+    ResumeAcks,
     /// A message PUBLISHed (SPUBLISHed when `sharded`) on another node: deliver it to this
     /// node's subscribers, on every shard, without sending it on.
     Deliver {
@@ -319,6 +329,10 @@ pub enum Event {
     PeerMismatch(NodeId),
     /// Manual failover progress.
     ManualFailover(&'static str),
+    /// We hold our acknowledgements of our primary's stream: it may be being replaced.
+    AcksHeld,
+    /// We acknowledge our primary's stream again.
+    AcksResumed,
 }
 
 impl fmt::Display for Event {
@@ -376,6 +390,11 @@ impl fmt::Display for Event {
             }
             Event::PeerMismatch(n) => write!(f, "pong with mismatching sender id from {n}"),
             Event::ManualFailover(what) => write!(f, "manual failover: {what}"),
+            Event::AcksHeld => write!(
+                f,
+                "holding replication acknowledgements: my primary may be being replaced"
+            ),
+            Event::AcksResumed => write!(f, "acknowledging replication again"),
         }
     }
 }
@@ -504,6 +523,10 @@ pub struct ClusterState {
     repl_last_contact_ms: Option<u64>,
     election: election::ElectionState,
     manual: election::ManualFailover,
+    /// Replica: a vote that keeps our acknowledgements held (see [`election`]).
+    ack_hold: Option<election::AckHold>,
+    /// Whether the driver holds our acknowledgements (the last of HoldAcks/ResumeAcks sent).
+    acks_held: bool,
     cluster_ok: bool,
     first_state_update_ms: Option<u64>,
     among_minority_ms: u64,
@@ -530,6 +553,8 @@ impl ClusterState {
 
     /// A node restarted from its persisted configuration. Run-time fields (pings, links, failure
     /// reports) start empty; PFAIL is dropped; our own address comes from `cfg` when set there.
+    /// A replica with a vote on record starts with its acknowledgements held
+    /// ([`ClusterState::acks_held`]).
     pub fn restore(
         cfg: ClusterConfig,
         persisted: &PersistedConfig,
@@ -592,6 +617,21 @@ impl ClusterState {
             me.flags.insert(NodeFlags::PRIMARY);
             me.primary = None;
         }
+        // Sync mode: a vote on record may be for a sibling whose election is still running, and
+        // whom we do not remember; hold our acknowledgements for as long as it could (see
+        // `election`). The driver starts with them held when `acks_held` says so.
+        let me = state.me();
+        if let Some(primary) = me
+            .primary
+            .filter(|_| me.is_replica() && state.last_vote_epoch > 0)
+        {
+            state.ack_hold = Some(election::AckHold {
+                primary,
+                candidate: None,
+                until_ms: now_ms + state.ack_hold_ms(),
+            });
+            state.acks_held = true;
+        }
         Ok(state)
     }
 
@@ -615,6 +655,8 @@ impl ClusterState {
             repl_last_contact_ms: None,
             election: election::ElectionState::default(),
             manual: election::ManualFailover::default(),
+            ack_hold: None,
+            acks_held: false,
             cluster_ok: false,
             first_state_update_ms: None,
             among_minority_ms: 0,
@@ -678,7 +720,9 @@ impl ClusterState {
     }
 
     /// Tells the state machine this node's replication offset and, for a replica, when it last
-    /// heard from its primary (`None`: not tracked, the data-age rule is skipped).
+    /// heard from its primary (`None`: not tracked, the data-age rule is skipped). While
+    /// acknowledgements are held ([`Action::HoldAcks`]) the offset must be at least everything
+    /// acknowledged to the primary: votes compare it with the candidate's.
     pub fn set_replication(&mut self, offset: u64, last_primary_contact_ms: Option<u64>) {
         self.repl_offset = offset;
         self.repl_last_contact_ms = last_primary_contact_ms;
@@ -779,6 +823,7 @@ impl ClusterState {
         if self.dirty_topology {
             self.update_cluster_state(now_ms);
         }
+        self.update_ack_hold(now_ms);
         let mut actions = Vec::with_capacity(self.out.len() + 2);
         if self.dirty_persist {
             actions.push(Action::Persist);
@@ -814,6 +859,13 @@ impl ClusterState {
     /// Our configEpoch (a replica's own, which is not the one it announces).
     pub fn my_config_epoch(&self) -> u64 {
         self.me().config_epoch
+    }
+
+    /// Whether the driver was last told to hold acknowledgements ([`Action::HoldAcks`]); for a
+    /// state just built by [`ClusterState::restore`], whether the driver must start with them
+    /// held (no [`Action::HoldAcks`] comes for that).
+    pub fn acks_held(&self) -> bool {
+        self.acks_held
     }
 
     /// Whether we are a primary.

@@ -14,6 +14,8 @@ struct Harness {
     queue: VecDeque<(usize, Input)>,
     /// Every action each node emitted, in order.
     actions: Vec<(usize, Action)>,
+    /// A node cut off from the others: its messages and connects are lost both ways.
+    cut: Option<usize>,
 }
 
 fn slot(n: u16) -> Slot {
@@ -35,6 +37,7 @@ impl Harness {
             conns: BTreeMap::new(),
             queue: VecDeque::new(),
             actions: Vec::new(),
+            cut: None,
         }
     }
 
@@ -56,9 +59,8 @@ impl Harness {
         for action in actions {
             match &action {
                 Action::Connect { link, ip, .. } => {
-                    if let Some(j) =
-                        (0..self.nodes.len()).find(|j| self.nodes[*j].config().ip == *ip)
-                    {
+                    let to = (0..self.nodes.len()).find(|j| self.nodes[*j].config().ip == *ip);
+                    if let Some(j) = to.filter(|j| !self.is_cut(i, *j)) {
                         let from_ip = self.nodes[i].config().ip.clone();
                         let peer = self.nodes[j].accept_link(self.now, &from_ip, ip).unwrap();
                         self.conns.insert((i, *link), (j, peer));
@@ -69,7 +71,8 @@ impl Harness {
                     }
                 }
                 Action::Send { link, msg } => {
-                    if let Some(&(j, peer)) = self.conns.get(&(i, *link)) {
+                    let to = self.conns.get(&(i, *link)).copied();
+                    if let Some((j, peer)) = to.filter(|(j, _)| !self.is_cut(i, *j)) {
                         let bytes = wire::encode_to_vec(msg);
                         let (back, _) = wire::decode(&bytes).unwrap().unwrap();
                         self.queue
@@ -86,6 +89,10 @@ impl Harness {
             }
             self.actions.push((i, action));
         }
+    }
+
+    fn is_cut(&self, a: usize, b: usize) -> bool {
+        self.cut.is_some_and(|c| c == a || c == b)
     }
 
     fn drain(&mut self) {
@@ -561,6 +568,145 @@ fn snapshot_slot_table_matches_owners() {
             );
         }
     }
+}
+
+/// One primary (node 0, all slots) and two replicas; `no_failover` keeps the replicas from
+/// running elections of their own.
+fn single_shard(no_failover: bool) -> Harness {
+    let mut h = Harness::new(3);
+    for i in 1..3 {
+        let mut cfg = h.nodes[i].config().clone();
+        cfg.replica_no_failover = no_failover;
+        h.nodes[i].reconfigure(cfg);
+    }
+    h.admin(0, AdminOp::SetConfigEpoch(1)).unwrap();
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
+        .unwrap();
+    h.meet_all();
+    let p = h.id(0);
+    h.admin(1, AdminOp::Replicate(p)).unwrap();
+    h.admin(2, AdminOp::Replicate(p)).unwrap();
+    h.run(2000);
+    h
+}
+
+/// Where in `h.actions` node `i` first did what `what` matches.
+fn first(h: &Harness, i: usize, what: impl Fn(&Action) -> bool) -> Option<usize> {
+    h.actions.iter().position(|(n, a)| *n == i && what(a))
+}
+
+fn is_vote(a: &Action) -> bool {
+    matches!(a, Action::Send { msg, .. } if matches!(msg.body, Body::AuthAck { .. }))
+}
+
+/// Sync mode's hold: when the primary of a single shard fails, both replicas hold their
+/// acknowledgements as soon as they see it FAIL, so the voter's hold comes before its vote;
+/// once the winner is elected the other replica follows it and acknowledges again. Nothing is
+/// held while nothing fails.
+#[test]
+fn voter_holds_acks_before_voting_and_resumes_with_the_winner() {
+    let mut h = single_shard(false);
+    assert!(h.actions.iter().all(|(_, a)| *a != Action::HoldAcks));
+    h.cut = Some(0);
+    h.run(6000);
+    let winner = (1..3)
+        .find(|i| h.nodes[*i].is_primary())
+        .expect("a replica was promoted");
+    let other = 3 - winner;
+    let held = first(&h, other, |a| *a == Action::HoldAcks).expect("the voter held its acks");
+    let fail = first(&h, other, |a| matches!(a, Action::Log(Event::Fail(_))));
+    let vote = first(&h, other, is_vote).expect("the voter voted");
+    assert!(held < vote, "acks held only after the vote left");
+    assert!(
+        fail.is_some_and(|f| held < f),
+        "hold and FAIL in one batch, hold first"
+    );
+    let resumed = first(&h, other, |a| *a == Action::ResumeAcks).expect("acks resumed");
+    assert!(resumed > vote);
+    assert_eq!(h.nodes[other].my_primary(), Some(h.id(winner)));
+    assert!(!h.nodes[other].acks_held() && !h.nodes[winner].acks_held());
+    assert!(first(&h, 0, |a| *a == Action::HoldAcks).is_none());
+    // Restarted, the voter does not know whether its vote is for an election still running.
+    let text = h.nodes[other].persisted().render();
+    let parsed = crate::config::PersistedConfig::parse(&text).unwrap();
+    let cfg = h.nodes[other].config().clone();
+    let back = ClusterState::restore(cfg, &parsed, h.now, 7).unwrap();
+    assert!(
+        back.acks_held(),
+        "a replica with a vote on record restarts holding its acks"
+    );
+}
+
+/// A primary that was only cut off, with no election to replace it (the replicas may not fail
+/// over): its replicas hold their acknowledgements while they see it FAIL and acknowledge
+/// again once the FAIL is cleared, so writes waiting in sync mode do not wait for ever.
+#[test]
+fn held_acks_resume_when_the_primary_is_back() {
+    let mut h = single_shard(true);
+    h.cut = Some(0);
+    h.run(3000);
+    for i in 1..3 {
+        assert!(h.nodes[i].acks_held(), "replica {i} holds its acks");
+    }
+    h.cut = None;
+    h.run(5000);
+    for i in 1..3 {
+        assert!(!h.nodes[i].acks_held(), "replica {i} acknowledges again");
+        let cleared = first(&h, i, |a| matches!(a, Action::Log(Event::FailCleared(_))));
+        let resumed = first(&h, i, |a| *a == Action::ResumeAcks);
+        assert!(
+            cleared.is_some() && resumed > cleared,
+            "replica {i}: resumed after FAIL"
+        );
+    }
+    assert_eq!(h.nodes[1].my_primary(), Some(h.id(0)));
+}
+
+/// A vote keeps the voter's acknowledgements held after the primary's FAIL is cleared, until
+/// the election it voted in is over (the election timeout and a tenth since the vote) and the
+/// candidate has been heard from since, still a replica: it could otherwise have won with less
+/// than the voter acknowledged, and the voter not know it yet.
+#[test]
+fn a_vote_holds_acks_until_its_election_is_over() {
+    let mut h = single_shard(true);
+    h.cut = Some(0);
+    h.run(3000);
+    // Node 1 asks node 2 for a vote (its own election is what `replica_no_failover` stops).
+    let link = h.nodes[2].nodes[&h.id(1)].inbound_link.unwrap();
+    let mut sender = h.nodes[1].sender_info();
+    sender.current_epoch += 1;
+    let request = Message {
+        sender,
+        body: Body::AuthRequest {
+            force_ack: false,
+            electorate_digest: h.nodes[2].electorate().digest(),
+        },
+    };
+    let voted_at = h.now;
+    let actions = h.nodes[2].handle(h.now, Input::Message(link, Box::new(request)));
+    assert!(actions.iter().any(is_vote), "{actions:?}");
+    // The primary is back; the candidate goes quiet.
+    h.cut = Some(1);
+    let hold_ms = h.nodes[2].ack_hold_ms();
+    h.run(hold_ms + 2000);
+    assert!(first(
+        &h,
+        2,
+        |a| matches!(a, Action::Log(Event::FailCleared(p)) if *p == h.id(0))
+    )
+    .is_some());
+    assert!(
+        h.nodes[2].acks_held(),
+        "held until the candidate is heard from"
+    );
+    h.cut = None;
+    let mut resumed = None;
+    while resumed.is_none() && h.now < voted_at + hold_ms + 10_000 {
+        h.run(TICK_INTERVAL_MS);
+        resumed = (!h.nodes[2].acks_held()).then_some(h.now);
+    }
+    assert!(resumed.is_some(), "the voter acknowledges again");
+    assert_eq!(h.nodes[2].my_primary(), Some(h.id(0)));
 }
 
 /// Three primaries meet and split the slots.

@@ -63,6 +63,7 @@ pub mod broken_rules {
         static IGNORE_EPOCHS: Cell<bool> = const { Cell::new(false) };
         static NO_YIELD: Cell<bool> = const { Cell::new(false) };
         static RANK_IGNORES_OFFSETS: Cell<bool> = const { Cell::new(false) };
+        static NO_ACK_HOLD: Cell<bool> = const { Cell::new(false) };
     }
 
     /// Whether slot claims win without comparing configEpochs (broken on purpose).
@@ -95,6 +96,18 @@ pub mod broken_rules {
     /// Runs `f` with offsets left out of elections.
     pub fn with_rank_ignoring_offsets<R>(f: impl FnOnce() -> R) -> R {
         with(&RANK_IGNORES_OFFSETS, f)
+    }
+
+    /// Whether replicas never hold their acknowledgements while their primary may be replaced
+    /// (broken on purpose: a voter then acknowledges writes after its vote that the winner
+    /// lacks).
+    pub fn no_ack_hold() -> bool {
+        NO_ACK_HOLD.with(|c| c.get())
+    }
+
+    /// Runs `f` with the acknowledgement hold disabled.
+    pub fn with_no_ack_hold<R>(f: impl FnOnce() -> R) -> R {
+        with(&NO_ACK_HOLD, f)
     }
 
     fn with<R>(flag: &'static std::thread::LocalKey<Cell<bool>>, f: impl FnOnce() -> R) -> R {
@@ -169,8 +182,8 @@ pub struct SimConfig {
     pub small_cluster_voting: bool,
     /// Sync mode (`min-replicas-ack N`) in the replication model: 0 is off (replicas copy
     /// their primary's offset exactly, as before); N > 0 makes replicas lag by a random amount
-    /// and counts a primary's write as acknowledged once N of its replicas hold it, and every
-    /// election win is checked against it (see `feed_replication`).
+    /// and counts a primary's write as acknowledged once N of its replicas acknowledged it, and
+    /// every election win is checked against it (see `feed_replication`).
     pub sync_replicas: usize,
     /// The driver's election delays scaled with the node timeout (`node/src/cluster`), instead
     /// of Valkey's fixed ones.
@@ -256,6 +269,10 @@ struct SimNode {
     last_primary_contact_ms: u64,
     /// Simulated time of the pending `Ev::Timer`, if one is scheduled.
     timer_at: Option<u64>,
+    /// The driver's acknowledgement gate: held between `HoldAcks` and `ResumeAcks`.
+    acks_held: bool,
+    /// The offset this node last acknowledged, and to which primary (by index).
+    acked: (Option<usize>, u64),
 }
 
 /// A simulated cluster.
@@ -283,6 +300,9 @@ pub struct Sim {
     /// Sync mode: per node, the greatest offset acknowledged to clients while it was a primary
     /// (carried over to the replica that replaces it).
     acked: Vec<u64>,
+    /// Sync mode: per primary replaced by an election it has not heard of yet, the offset the
+    /// winner held; acknowledging more after that is a lost write too.
+    deposed: Vec<Option<u64>>,
     /// Per node, the primary (by index) it replicated at its last tick.
     follows: Vec<Option<usize>>,
     /// Every election win: (sim ms, winner, the primary it replaced when known).
@@ -345,6 +365,8 @@ impl Sim {
                 repl_offset: 0,
                 last_primary_contact_ms: 0,
                 timer_at: None,
+                acks_held: false,
+                acked: (None, 0),
             });
         }
         Sim {
@@ -365,6 +387,7 @@ impl Sim {
             dead_for_good: None,
             trace: trace.then(String::new),
             acked: vec![0; n],
+            deposed: vec![None; n],
             follows: vec![None; n],
             promotions: Vec::new(),
             stats: SimStats::default(),
@@ -589,7 +612,7 @@ impl Sim {
                     return Ok(());
                 }
                 self.schedule(100, Ev::Tick(i));
-                self.feed_replication(i);
+                self.feed_replication(i)?;
                 let now = self.local_now(i);
                 let actions = self.nodes[i]
                     .state
@@ -804,6 +827,8 @@ impl Sim {
                     }
                 }
             }
+            Action::HoldAcks => self.nodes[i].acks_held = true,
+            Action::ResumeAcks => self.nodes[i].acks_held = false,
             Action::PauseWrites { .. } | Action::ResumeWrites | Action::Deliver { .. } => {}
             Action::Log(event) => {
                 if let Event::ElectionWon { epoch } = &event {
@@ -877,6 +902,8 @@ impl Sim {
         let state = ClusterState::restore(self.nodes[i].cfg.clone(), &persisted, now, seed)
             .map_err(|e| format!("node {i} restore: {e}"))?;
         self.checker.on_restart(i, &state)?;
+        // A new process: its gate starts as the restored state says.
+        self.nodes[i].acks_held = state.acks_held();
         self.nodes[i].state = Some(state);
         self.note(|| format!("node {i} restarts"));
         let d = 1 + self.rng.below(100);
@@ -887,10 +914,13 @@ impl Sim {
     /// Replication stand-in: primaries' offsets grow, replicas copy their primary's offset
     /// while they can reach it. In sync mode (`SimConfig::sync_replicas` = N > 0) a replica that
     /// reaches its primary holds all but a random 0–200 bytes of its stream (a replica ahead of
-    /// its primary, an old primary rejoining, full-syncs to the primary's offset), and a
-    /// primary's acknowledged offset is the N-th greatest offset among the replicas that reach
-    /// it: a write is acknowledged only once N replicas hold it.
-    fn feed_replication(&mut self, i: usize) {
+    /// its primary, an old primary rejoining, full-syncs to the primary's offset) and
+    /// acknowledges what it holds unless the bus told it to hold its acknowledgements
+    /// (`Action::HoldAcks`, as the node's driver does); a primary's acknowledged offset is the
+    /// N-th greatest offset acknowledged to it by the replicas that reach it: a write is
+    /// acknowledged only once N replicas acknowledged it. A primary that acknowledges more than
+    /// the replica that replaced it holds (before it learns it was replaced) loses a write.
+    fn feed_replication(&mut self, i: usize) -> Result<(), String> {
         let now = self.local_now(i);
         let sync = self.cfg.sync_replicas;
         let st = self.nodes[i].state.as_ref().expect("alive");
@@ -907,14 +937,26 @@ impl Sim {
                             .is_some_and(|s| s.my_primary() == Some(me))
                             && !self.partitioned(i, *r)
                     })
-                    .map(|r| self.nodes[r].repl_offset.min(self.nodes[i].repl_offset))
+                    .filter_map(|r| match self.nodes[r].acked {
+                        (Some(to), offset) if to == i => {
+                            Some(offset.min(self.nodes[i].repl_offset))
+                        }
+                        _ => None,
+                    })
                     .collect();
                 held.sort_unstable_by(|a, b| b.cmp(a));
                 if let Some(&acked) = held.get(sync - 1) {
                     self.acked[i] = self.acked[i].max(acked);
                 }
+                if let Some(limit) = self.deposed[i].filter(|l| self.acked[i] > *l) {
+                    return Err(format!(
+                        "acknowledged write lost: node {i} acknowledged up to {} after a replica holding {limit} replaced it",
+                        self.acked[i]
+                    ));
+                }
             }
         } else if let Some(p) = st.my_primary() {
+            self.deposed[i] = None;
             if let Some(pi) = self.ids.iter().position(|id| *id == p) {
                 self.follows[i] = Some(pi);
                 if self.alive(pi) && !self.partitioned(i, pi) {
@@ -933,6 +975,9 @@ impl Sim {
                     let node = &mut self.nodes[i];
                     node.repl_offset = held;
                     node.last_primary_contact_ms = now;
+                    if !node.acks_held {
+                        node.acked = (Some(pi), held);
+                    }
                 }
             }
         }
@@ -944,6 +989,7 @@ impl Sim {
             .as_mut()
             .expect("alive")
             .set_replication(offset, contact);
+        Ok(())
     }
 
     /// An election win: remember it, and in sync mode check that the winner holds every write
@@ -959,6 +1005,7 @@ impl Sim {
                 ));
             }
             self.acked[i] = self.acked[p];
+            self.deposed[p] = Some(self.nodes[i].repl_offset);
         }
         Ok(())
     }

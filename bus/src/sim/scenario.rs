@@ -11,9 +11,14 @@
 //!
 //! - **bounded promotion**: in the crash and partition scenarios, a replica of every victim
 //!   wins an election within `Scenario::promotion_bound_ms` of `t0` (simulated time);
-//! - **no acknowledged write lost**: the runs use sync mode (`SimConfig::sync_replicas` = 1),
-//!   and every election winner must hold the greatest offset its old primary acknowledged
-//!   (except under flapping links: [`FLAPPING_SYNC_MODE_GAP`]);
+//! - **no acknowledged write lost**: every scenario runs in sync mode
+//!   (`SimConfig::sync_replicas` = 1, replicas acknowledging as the node's driver does, holding
+//!   their acknowledgements when the bus says so), every election winner must hold the greatest
+//!   offset its old primary acknowledged, and the old primary must not acknowledge more than
+//!   the winner held before it learns it was replaced. Flapping links are what needs the hold:
+//!   a replica votes for its sibling, the cut to the primary heals for a moment, and without
+//!   the hold it would catch up and acknowledge writes the sibling, which holds less, then
+//!   wins without (`cluster::election`, "Sync mode");
 //! - **one live primary per slot after heal**: the slot map converges (`Sim::converged`) and
 //!   every slot's owner is alive, a primary in its own view, and holds the slot itself.
 //!
@@ -126,35 +131,9 @@ pub fn scenario_config(scenario: Scenario, seed: u64) -> SimConfig {
             ..Faults::none()
         },
         small_cluster_voting: true,
-        // Flapping links lose acknowledged writes today (see `FLAPPING_SYNC_MODE_GAP`), so that
-        // scenario checks everything else until the gap is closed.
-        sync_replicas: usize::from(scenario != Scenario::FlappingLinks || sync_under_flapping()),
+        sync_replicas: 1,
         scaled_election_delays: true,
     }
-}
-
-/// A known gap the `FlappingLinks` scenario finds in sync mode (seeds 68 and 532): a replica
-/// votes for its sibling in a failover of primary P, then the cut between it and P heals for a
-/// moment, it catches up on P's stream and P counts the acknowledgement (`min-replicas-ack 1`),
-/// while the sibling, which holds less, wins. Nothing in the bus tells the driver to stop
-/// acknowledging a primary it has voted to replace; closing this needs the driver (a replica
-/// stops acking a primary it sees FAIL or voted against), not the bus alone.
-pub const FLAPPING_SYNC_MODE_GAP: &str = "acknowledged writes lost under flapping links";
-
-thread_local! {
-    static SYNC_UNDER_FLAPPING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn sync_under_flapping() -> bool {
-    SYNC_UNDER_FLAPPING.with(|c| c.get())
-}
-
-/// Runs `f` with sync mode checked in the `FlappingLinks` scenario too.
-pub fn with_sync_under_flapping<R>(f: impl FnOnce() -> R) -> R {
-    SYNC_UNDER_FLAPPING.with(|c| c.set(true));
-    let out = f();
-    SYNC_UNDER_FLAPPING.with(|c| c.set(false));
-    out
 }
 
 /// What a passing run measured.

@@ -22,6 +22,9 @@
 //! - `CloseLink`: the link's socket is shut down; the state has already forgotten it.
 //! - `TopologyChanged`: a snapshot is built once and published to every shard: installed at
 //!   once on shard 0, posted through the mesh to the others.
+//! - `HoldAcks`/`ResumeAcks`: the replication streams hold their acknowledgements, or
+//!   acknowledge again (`crate::repl::hold_acks`); after a hold the state machine is told the
+//!   offset votes must compare, which covers everything acknowledged before it.
 //!
 //! CLUSTER commands reach the driver with a cross-shard call to shard 0 ([`Driver::admin`] and
 //! the read-only views), so they are ordered with the bus inputs by shard 0's single thread.
@@ -155,6 +158,12 @@ impl Driver {
         let config = shard.config();
         // `boot` fsynced the file it loaded or created.
         let synced = Durable::of(&boot.state.persisted());
+        // A replica restarted with a vote on record starts with its acknowledgements held; no
+        // stream runs before the first topology is published, so this comes first.
+        if boot.state.acks_held() {
+            crate::repl::hold_acks(shard);
+            tracing::info!("cluster: holding replication acknowledgements after a restart with a vote on record");
+        }
         let d = Rc::new(Driver {
             shard: Rc::downgrade(shard),
             state: RefCell::new(boot.state),
@@ -234,7 +243,7 @@ impl Driver {
             self.reconfigure(&shard);
             // Elections rank replicas by offset and refuse one whose data is too old.
             let repl = &shard.node.repl;
-            let (offset, contact) = (repl.offset(), repl.last_contact_ms());
+            let (offset, contact) = (repl.election_offset(), repl.last_contact_ms());
             self.state.borrow_mut().set_replication(offset, contact);
             drop(shard);
             self.input(Input::Tick);
@@ -399,6 +408,12 @@ impl Driver {
                     tracing::warn!("manual failover write pause requested: not supported yet");
                 }
                 Action::ResumeWrites => {}
+                Action::HoldAcks => self.hold_acks(),
+                Action::ResumeAcks => {
+                    if let Some(shard) = self.shard.upgrade() {
+                        crate::repl::resume_acks(&shard);
+                    }
+                }
                 Action::Deliver {
                     sharded,
                     channel,
@@ -407,6 +422,18 @@ impl Driver {
                 Action::Log(event) => tracing::info!("cluster: {event}"),
             }
         }
+    }
+
+    /// Holds the replication acknowledgements, then tells the state machine what votes must
+    /// compare: at least everything acknowledged (the gate is taken by every acknowledgement,
+    /// so none recorded after this can be missing).
+    fn hold_acks(&self) {
+        let Some(shard) = self.shard.upgrade() else {
+            return;
+        };
+        let offset = crate::repl::hold_acks(&shard);
+        let contact = shard.node.repl.last_contact_ms();
+        self.state.borrow_mut().set_replication(offset, contact);
     }
 
     /// A message published on another node: every shard delivers it to its subscribers.

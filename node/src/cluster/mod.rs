@@ -63,6 +63,8 @@ pub struct Settings {
     pub allow_reads_when_down: bool,
     /// `cluster-allow-pubsubshard-when-down`.
     pub allow_pubsubshard_when_down: bool,
+    /// `cluster-replica-no-failover`: as a replica, never start an election.
+    pub replica_no_failover: bool,
     /// `cluster-replica-validity-factor`.
     pub replica_validity_factor: u64,
     /// `cluster-migration-barrier` (replica migration is decided by the bus; kept for CONFIG).
@@ -83,6 +85,7 @@ impl Default for Settings {
             require_full_coverage: true,
             allow_reads_when_down: false,
             allow_pubsubshard_when_down: true,
+            replica_no_failover: false,
             replica_validity_factor: 10,
             migration_barrier: 1,
         }
@@ -116,6 +119,7 @@ impl Settings {
         c.hostname = self.announce_hostname.clone();
         c.require_full_coverage = self.require_full_coverage;
         c.replica_validity_factor = self.replica_validity_factor;
+        c.replica_no_failover = self.replica_no_failover;
         // Election delays scale with the node timeout (issue 7: promotion within node timeout
         // + 500 ms). They only let the FAIL broadcast land before votes are asked (one hop:
         // whoever declares FAIL sends it to every node) and let the most up-to-date replica

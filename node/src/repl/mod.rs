@@ -66,7 +66,19 @@
 //!
 //! WAIT seals every shard's pending ops and waits until N replica nodes acknowledged each
 //! shard's offset at that moment (a shard with no replica acknowledges nothing). Replicas
-//! acknowledge after each batch of frames they read.
+//! acknowledge after each batch of frames they read, and when a partial resync is accepted; the
+//! primary counts only acknowledgements (a HELLO's offset says what the replica holds, not
+//! what it acknowledges). Sync mode (`min-replicas-ack`) waits the same way.
+//!
+//! # Held acknowledgements
+//!
+//! While the cluster bus says so ([`hold_acks`] and [`resume_acks`], driven by its
+//! `HoldAcks`/`ResumeAcks`), a replica acknowledges nothing beyond what each stream had
+//! already acknowledged: its primary may be being replaced by a sibling that holds less, and
+//! a write acknowledged now could be lost (the rule is in `corekey_bus::cluster::election`).
+//! The replica keeps applying what it receives; only the acknowledgements wait. The gate is
+//! one lock for the node, taken by each shard as it acknowledges, so a hold covers every
+//! acknowledgement that had not been recorded when it began.
 
 pub mod backlog;
 pub mod capture;
@@ -108,6 +120,16 @@ pub struct NodeRepl {
     ports: Vec<AtomicU16>,
     /// Unix ms of the last frame received from the primary, any stream (0: never).
     last_contact_ms: AtomicU64,
+    /// What each stream acknowledged, and whether acknowledgements are held.
+    acks: Mutex<AckGate>,
+}
+
+/// See "Held acknowledgements" in the module docs.
+#[derive(Debug, Default)]
+struct AckGate {
+    held: bool,
+    /// Per stream of the primary (its index), the offset last acknowledged on it.
+    acked: std::collections::BTreeMap<usize, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -140,7 +162,43 @@ impl NodeRepl {
             offsets: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             ports: (0..shards).map(|_| AtomicU16::new(0)).collect(),
             last_contact_ms: AtomicU64::new(0),
+            acks: Mutex::new(AckGate::default()),
         }
+    }
+
+    fn with_acks<R>(&self, f: impl FnOnce(&mut AckGate) -> R) -> R {
+        match self.acks.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Whether stream `k` may acknowledge `offset` now (not while held); records it if so.
+    pub(crate) fn admit_ack(&self, k: usize, offset: u64) -> bool {
+        self.with_acks(|g| {
+            if !g.held {
+                g.acked.insert(k, offset);
+            }
+            !g.held
+        })
+    }
+
+    /// Starts holding acknowledgements; whether they were not held yet.
+    fn hold(&self) -> bool {
+        !self.with_acks(|g| std::mem::replace(&mut g.held, true))
+    }
+
+    /// Stops holding acknowledgements; whether they were held.
+    fn release(&self) -> bool {
+        self.with_acks(|g| std::mem::replace(&mut g.held, false))
+    }
+
+    /// The offset elections compare: what this node holds, and never less than what it
+    /// acknowledged (the cluster bus's `set_replication` asks for that while acknowledgements
+    /// are held; a full resync may have moved the stream back since).
+    pub fn election_offset(&self) -> u64 {
+        let acked: u64 = self.with_acks(|g| g.acked.values().sum());
+        self.offset().max(acked)
     }
 
     fn ident(&self) -> Ident {
@@ -363,6 +421,8 @@ pub fn set_primary(shard: &Shard, target: Option<(String, u16)>) -> bool {
         return false;
     }
     node.repl.replica.store(target.is_some(), Ordering::Release);
+    // What we acknowledged was of the old primary's streams.
+    node.repl.with_acks(|g| g.acked.clear());
     let generation = node.repl.generation.fetch_add(1, Ordering::AcqRel) + 1;
     tracing::info!(role = ?new_role, "replication role changed");
     for t in 0..shard.shards() {
@@ -449,6 +509,36 @@ fn apply_role(shard: &Shard, generation: u64, target: Option<(String, u16)>) {
                 }
             }
             replica::start(shard, generation, host, port);
+        }
+    }
+}
+
+/// Holds this node's acknowledgements (the cluster bus's `HoldAcks`): from now on no stream
+/// acknowledges beyond what it already has. Returns the offset elections must compare
+/// ([`NodeRepl::election_offset`]), which covers everything acknowledged.
+pub fn hold_acks(shard: &Shard) -> u64 {
+    let repl = &shard.node.repl;
+    repl.hold();
+    repl.election_offset()
+}
+
+/// Ends a hold (the cluster bus's `ResumeAcks`) and has every stream acknowledge what it
+/// holds at once: writes may be waiting for it in sync mode.
+pub fn resume_acks(shard: &Shard) {
+    if !shard.node.repl.release() {
+        return;
+    }
+    for t in 0..shard.shards() {
+        let job = |s: &Shard| {
+            let streams: Vec<usize> = s.repl.state().streams.keys().copied().collect();
+            for k in streams {
+                replica::schedule_ack(s, k);
+            }
+        };
+        if t == shard.id {
+            job(shard);
+        } else {
+            shard.post(t, Box::new(job));
         }
     }
 }
@@ -574,4 +664,33 @@ thread_local! {
 /// The shard of the current thread (set by [`boot`]).
 pub(crate) fn this_shard() -> Option<Rc<Shard>> {
     THIS_SHARD.with(|s| s.borrow().upgrade())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The acknowledgement gate: while held, no stream acknowledges (even what it applies
+    /// meanwhile), and the offset elections compare never falls below what was acknowledged,
+    /// even when a stream's offset moves back (a full resync); released, streams acknowledge
+    /// again.
+    #[test]
+    fn held_acknowledgements() {
+        let r = NodeRepl::new(2);
+        r.offsets[0].store(100, Ordering::Relaxed);
+        r.offsets[1].store(50, Ordering::Relaxed);
+        assert!(r.admit_ack(0, 100) && r.admit_ack(1, 50));
+        assert!(r.hold());
+        assert!(!r.hold(), "already held");
+        assert_eq!(r.election_offset(), 150);
+        r.offsets[0].store(300, Ordering::Relaxed);
+        assert!(!r.admit_ack(0, 300), "held: nothing acknowledged");
+        assert_eq!(r.election_offset(), 350, "what it holds, when more");
+        r.offsets[0].store(20, Ordering::Relaxed);
+        assert_eq!(r.election_offset(), 150, "what it acknowledged, when more");
+        assert!(r.release());
+        assert!(!r.release(), "already released");
+        assert!(r.admit_ack(0, 300));
+        assert_eq!(r.election_offset(), 350);
+    }
 }

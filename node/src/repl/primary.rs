@@ -201,7 +201,9 @@ fn on_hello(shard: &Rc<Shard>, id: u64, link: link::Link, ip: &str, hello: frame
         ip: ip.to_string(),
         port: hello.listening_port,
         online: resume.is_some(),
-        ack: hello.offset,
+        // What the replica holds is not what it acknowledges: while its acknowledgements are
+        // held (`crate::repl::hold_acks`) they may differ, so only an ACK counts.
+        ack: 0,
         ack_ms: super::now_ms(),
     };
     match resume {

@@ -311,6 +311,8 @@ impl Applier {
                     tracing::info!(stream = k, offset, "full resync from the primary");
                 } else {
                     tracing::info!(stream = k, offset, "partial resync from the primary");
+                    // The primary counts acknowledgements only, not the HELLO's offset.
+                    schedule_ack(shard, k);
                 }
                 true
             }
@@ -560,8 +562,9 @@ fn sum_stream_offsets(shard: &Shard) {
     shard.node.repl.offsets[shard.id].store(sum, Ordering::Relaxed);
 }
 
-/// Acknowledges the stream's offset once the current batch of frames is applied.
-fn schedule_ack(shard: &Shard, k: usize) {
+/// Acknowledges the stream's offset once the current batch of frames is applied, unless
+/// acknowledgements are held (see the module docs of `crate::repl`).
+pub(super) fn schedule_ack(shard: &Shard, k: usize) {
     let mut st = shard.repl.state();
     let Some(s) = st.streams.get_mut(&k) else {
         return;
@@ -578,7 +581,9 @@ fn schedule_ack(shard: &Shard, k: usize) {
             if let Some(st) = st.streams.get_mut(&k) {
                 st.ack_scheduled = false;
                 if let Some(l) = &st.link {
-                    l.send(&frame::ack(st.offset));
+                    if s.node.repl.admit_ack(k, st.offset) {
+                        l.send(&frame::ack(st.offset));
+                    }
                 }
             }
         }),
