@@ -34,6 +34,7 @@
 mod admin;
 mod election;
 mod messages;
+mod migration;
 #[cfg(test)]
 mod tests;
 mod tick;
@@ -68,6 +69,10 @@ pub const FAIL_UNDO_TIME_MULT: u64 = 2;
 /// A primary waits this long after start before declaring the cluster ok
 /// (`CLUSTER_WRITABLE_DELAY`).
 pub const WRITABLE_DELAY_MS: u64 = 2000;
+/// How long a primary must stay orphaned before a replica migrates to it, so that after a
+/// failover the new primary's own replicas have time to announce it first
+/// (`CLUSTER_REPLICA_MIGRATION_DELAY`).
+pub const REPLICA_MIGRATION_DELAY_MS: u64 = 5000;
 
 /// Identifies one bus connection, outbound or inbound. Allocated by the state machine (for both
 /// directions), so a driver keeps a map from `LinkId` to its socket.
@@ -117,8 +122,12 @@ pub struct ClusterConfig {
     pub repl_ping_replica_period_ms: u64,
     /// `cluster-replica-no-failover`.
     pub replica_no_failover: bool,
-    /// `cluster-allow-replica-migration`.
+    /// `cluster-allow-replica-migration`: a replica may move to an orphaned primary, and
+    /// a primary whose last slot moved away follows the new owner as a replica.
     pub allow_replica_migration: bool,
+    /// `cluster-migration-barrier`: a replica migrates only if its primary keeps more than
+    /// this many working replicas without it.
+    pub migration_barrier: u64,
     /// How long a forgotten id stays banned (Valkey: 60 s).
     pub forget_ban_ms: u64,
     /// Fixed wait before an election, so the FAIL message spreads first (Valkey: 500).
@@ -148,6 +157,7 @@ impl ClusterConfig {
             repl_ping_replica_period_ms: 10_000,
             replica_no_failover: false,
             allow_replica_migration: true,
+            migration_barrier: 1,
             forget_ban_ms: 60_000,
             failover_fixed_delay_ms: 500,
             failover_random_delay_ms: 500,
@@ -258,6 +268,8 @@ pub enum Event {
     BecameReplica(NodeId),
     /// We became a primary.
     BecamePrimary,
+    /// Replica migration: we left our primary for this orphaned one.
+    MigratedToOrphan(NodeId),
     /// An election is scheduled.
     ElectionScheduled {
         /// In how long.
@@ -339,6 +351,7 @@ impl fmt::Display for Event {
             }
             Event::BecameReplica(p) => write!(f, "reconfigured as a replica of {p}"),
             Event::BecamePrimary => write!(f, "now a primary"),
+            Event::MigratedToOrphan(p) => write!(f, "migrating to orphaned primary {p}"),
             Event::ElectionScheduled { delay_ms, rank } => write!(
                 f,
                 "start of election delayed for {delay_ms} milliseconds (rank #{rank})"
@@ -488,6 +501,7 @@ pub struct ClusterState {
     repl_last_contact_ms: Option<u64>,
     election: election::ElectionState,
     manual: election::ManualFailover,
+    migration: migration::MigrationState,
     cluster_ok: bool,
     first_state_update_ms: Option<u64>,
     among_minority_ms: u64,
@@ -599,6 +613,7 @@ impl ClusterState {
             repl_last_contact_ms: None,
             election: election::ElectionState::default(),
             manual: election::ManualFailover::default(),
+            migration: migration::MigrationState::default(),
             cluster_ok: false,
             first_state_update_ms: None,
             among_minority_ms: 0,
@@ -1029,9 +1044,14 @@ impl ClusterState {
 
     fn add_slot(&mut self, id: NodeId, slot: Slot) {
         debug_assert!(self.slot_owner[usize::from(slot.get())].is_none());
-        if let Some(node) = self.nodes.get_mut(&id) {
-            node.slots.insert(slot);
-            self.slot_owner[usize::from(slot.get())] = Some(id);
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let first = node.slots.is_empty();
+        node.slots.insert(slot);
+        self.slot_owner[usize::from(slot.get())] = Some(id);
+        if first {
+            self.note_first_slot(id);
         }
     }
 

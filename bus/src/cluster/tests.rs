@@ -14,6 +14,8 @@ struct Harness {
     queue: VecDeque<(usize, Input)>,
     /// Every action each node emitted, in order.
     actions: Vec<(usize, Action)>,
+    /// The ids of nodes replaced by [`Harness::kill`].
+    killed: BTreeMap<usize, NodeId>,
 }
 
 fn slot(n: u16) -> Slot {
@@ -35,11 +37,16 @@ impl Harness {
             conns: BTreeMap::new(),
             queue: VecDeque::new(),
             actions: Vec::new(),
+            killed: BTreeMap::new(),
         }
     }
 
+    /// Node `i`'s id (the one it had before [`Harness::kill`], if killed).
     fn id(&self, i: usize) -> NodeId {
-        self.nodes[i].myself()
+        self.killed
+            .get(&i)
+            .copied()
+            .unwrap_or_else(|| self.nodes[i].myself())
     }
 
     fn admin(&mut self, i: usize, op: AdminOp) -> Result<AdminOk, AdminError> {
@@ -561,4 +568,181 @@ fn snapshot_slot_table_matches_owners() {
             );
         }
     }
+}
+
+impl Harness {
+    /// Node `i` dies: its links drop, and it is replaced by a fresh node at an address nobody
+    /// knows (so reconnects fail), ticking alone.
+    fn kill(&mut self, i: usize) {
+        let ends: Vec<(usize, LinkId)> = self
+            .conns
+            .keys()
+            .filter(|(n, _)| *n == i)
+            .copied()
+            .collect();
+        for end in ends {
+            if let Some((j, peer)) = self.conns.remove(&end) {
+                self.conns.remove(&(j, peer));
+                self.queue.push_back((j, Input::LinkDown(peer)));
+            }
+        }
+        self.killed.insert(i, self.id(i));
+        let ip = format!("127.0.0.{}", 200 + i);
+        self.nodes[i] = ClusterState::new(ClusterConfig::new(&ip, 7000), self.now, 1);
+        self.drain();
+    }
+
+    /// Runs until `cond` holds, at most `max_ms`; whether it did.
+    fn run_until(&mut self, max_ms: u64, cond: impl Fn(&Harness) -> bool) -> bool {
+        let end = self.now + max_ms;
+        while self.now < end {
+            if cond(self) {
+                return true;
+            }
+            self.run(TICK_INTERVAL_MS);
+        }
+        cond(self)
+    }
+}
+
+/// Three primaries with distinct epochs and a third of the slots each (nodes 0, 1, 2), then
+/// replicas: node `r` replicates primary `primary_of[r - 3]`. Node timeout 1 s; `tune` adjusts
+/// every node's settings first.
+fn three_primaries(primary_of: &[usize], tune: impl Fn(&mut ClusterConfig)) -> Harness {
+    let mut h = Harness::new(3 + primary_of.len());
+    for i in 0..h.nodes.len() {
+        let mut cfg = h.nodes[i].config().clone();
+        tune(&mut cfg);
+        h.nodes[i].reconfigure(cfg);
+    }
+    let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+    for (p, (first, last)) in ranges.into_iter().enumerate() {
+        h.admin(p, AdminOp::SetConfigEpoch(p as u64 + 1)).unwrap();
+        h.admin(p, AdminOp::AddSlots(vec![(slot(first), slot(last))]))
+            .unwrap();
+    }
+    h.meet_all();
+    for (k, &p) in primary_of.iter().enumerate() {
+        let id = h.id(p);
+        h.admin(3 + k, AdminOp::Replicate(id)).unwrap();
+    }
+    h.run(3000);
+    for i in 0..h.nodes.len() {
+        assert!(h.nodes[i].cluster_ok(), "node {i} is not ok after setup");
+    }
+    h
+}
+
+/// Which replicas (by index) follow `primary` in node `viewer`'s view.
+fn replicas_of(h: &Harness, viewer: usize, primary: usize) -> Vec<usize> {
+    let t = h.nodes[viewer].topology();
+    let p = h.id(primary);
+    (0..h.nodes.len())
+        .filter(|r| t.node(&h.id(*r)).is_some_and(|n| n.primary == Some(p)))
+        .collect()
+}
+
+/// Replica migration: primary 0 loses its only replica (node 3, killed) while primary 1 has two
+/// (nodes 4, 5). Once node 3 is FAIL and primary 0 has been orphaned for the migration delay,
+/// exactly one replica of primary 1 moves to primary 0: the one with the smaller id. Not before
+/// the delay, and every node learns the move.
+#[test]
+fn replica_migrates_to_orphaned_primary() {
+    let mut h = three_primaries(&[0, 1, 1, 2], |_| {});
+    let dead = h.id(3);
+    h.kill(3);
+    assert!(
+        h.run_until(10_000, |h| h.nodes[4]
+            .node_flags(&dead)
+            .is_some_and(|f| f.contains(NodeFlags::FAIL))),
+        "the dead replica was never marked FAIL: {:?}",
+        (0..7)
+            .map(|i| h.nodes[i].node_flags(&dead))
+            .collect::<Vec<_>>()
+    );
+    h.run(REPLICA_MIGRATION_DELAY_MS - 1000);
+    assert_eq!(
+        replicas_of(&h, 4, 1),
+        vec![4, 5],
+        "migrated before the delay"
+    );
+    h.run(3000);
+    let migrant = if h.id(4) < h.id(5) { 4 } else { 5 };
+    let stayed = 9 - migrant;
+    assert_eq!(h.nodes[migrant].my_primary(), Some(h.id(0)));
+    assert_eq!(h.nodes[stayed].my_primary(), Some(h.id(1)));
+    for viewer in [0, 1, 2, 4, 5, 6] {
+        assert_eq!(
+            replicas_of(&h, viewer, 0),
+            vec![3, migrant],
+            "view of {viewer}"
+        );
+        assert_eq!(replicas_of(&h, viewer, 1), vec![stayed], "view of {viewer}");
+    }
+    let moved = |i: usize| {
+        h.events(i)
+            .iter()
+            .filter(|e| matches!(e, Event::MigratedToOrphan(_)))
+            .count()
+    };
+    assert_eq!((moved(migrant), moved(stayed)), (1, 0));
+    // The move was persisted (the role is part of nodes.conf).
+    let conf = h.nodes[migrant].persisted();
+    let me = conf.myself().expect("myself");
+    assert_eq!(me.primary, Some(h.id(0)));
+    // Nothing moves again: primary 0 is no longer orphaned, primary 1 has one replica.
+    h.run(10_000);
+    assert_eq!(replicas_of(&h, 0, 1), vec![stayed]);
+}
+
+/// No migration when the donor would be left with fewer than `cluster-migration-barrier`
+/// replicas (barrier 2 with two replicas), nor with `cluster-allow-replica-migration no`.
+#[test]
+fn replica_migration_barrier_and_switch() {
+    let tunes: [fn(&mut ClusterConfig); 2] = [
+        |c| c.migration_barrier = 2,
+        |c| c.allow_replica_migration = false,
+    ];
+    for tune in tunes {
+        let mut h = three_primaries(&[0, 1, 1, 2], tune);
+        let dead = h.id(3);
+        h.kill(3);
+        h.run(15_000);
+        assert!(h.nodes[4]
+            .node_flags(&dead)
+            .unwrap()
+            .contains(NodeFlags::FAIL));
+        assert_eq!(replicas_of(&h, 0, 1), vec![4, 5]);
+        assert_eq!(replicas_of(&h, 0, 0), vec![3]);
+    }
+}
+
+/// A replica promoted by a failover is a migration target even though it never had a replica
+/// (Valkey: it "failed over a primary that had replicas"): primary 0 dies, its only replica
+/// (node 3) wins the election, and a replica of primary 1 then moves to it.
+#[test]
+fn promoted_replica_gets_a_migrant() {
+    let mut h = three_primaries(&[0, 1, 1, 2], |_| {});
+    h.kill(0);
+    assert!(
+        h.run_until(15_000, |h| h.nodes[3].is_primary()),
+        "node 3 was never promoted"
+    );
+    h.run(REPLICA_MIGRATION_DELAY_MS + 3000);
+    let migrant = if h.id(4) < h.id(5) { 4 } else { 5 };
+    assert_eq!(h.nodes[migrant].my_primary(), Some(h.id(3)));
+    assert_eq!(replicas_of(&h, 1, 3), vec![migrant]);
+}
+
+/// A primary that never had a replica (it got its slots before any replica existed) is not a
+/// migration target: with two replicas on primary 1 and none elsewhere, nobody moves.
+#[test]
+fn primary_never_replicated_is_no_target() {
+    let mut h = three_primaries(&[1, 1], |_| {});
+    h.run(REPLICA_MIGRATION_DELAY_MS + 5000);
+    assert_eq!(replicas_of(&h, 0, 1), vec![3, 4]);
+    assert!((0..5).all(|i| !h
+        .events(i)
+        .iter()
+        .any(|e| matches!(e, Event::MigratedToOrphan(_)))));
 }
