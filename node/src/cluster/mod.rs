@@ -65,7 +65,9 @@ pub struct Settings {
     pub allow_pubsubshard_when_down: bool,
     /// `cluster-replica-validity-factor`.
     pub replica_validity_factor: u64,
-    /// `cluster-migration-barrier` (replica migration is decided by the bus; kept for CONFIG).
+    /// `cluster-allow-replica-migration`.
+    pub allow_replica_migration: bool,
+    /// `cluster-migration-barrier`.
     pub migration_barrier: u64,
 }
 
@@ -84,6 +86,7 @@ impl Default for Settings {
             allow_reads_when_down: false,
             allow_pubsubshard_when_down: true,
             replica_validity_factor: 10,
+            allow_replica_migration: true,
             migration_barrier: 1,
         }
     }
@@ -116,6 +119,8 @@ impl Settings {
         c.hostname = self.announce_hostname.clone();
         c.require_full_coverage = self.require_full_coverage;
         c.replica_validity_factor = self.replica_validity_factor;
+        c.allow_replica_migration = self.allow_replica_migration;
+        c.migration_barrier = self.migration_barrier;
         // Election delays scale with the node timeout (issue 7: promotion within node timeout
         // + 500 ms). They only let the FAIL broadcast land before votes are asked and let the
         // most up-to-date replica ask first; on a network where a node timeout of 2 s makes
