@@ -12,7 +12,8 @@
 //!   [`Input::Message`] for every frame decoded by [`crate::wire::decode`] (a decode error closes
 //!   the link, then [`Input::LinkDown`]). Register every accepted connection with
 //!   [`ClusterState::accept_link`] first. CLUSTER commands go through [`ClusterState::admin`].
-//!   Feed replication progress with [`ClusterState::set_replication`].
+//!   Feed replication progress with [`ClusterState::set_replication`], and answer
+//!   [`Action::PauseWrites`] with [`ClusterState::writes_paused`] once the pause holds.
 //! - Carry out the returned actions **in order**, and batches in the order they were returned.
 //!
 //! # Persistence comes first
@@ -208,7 +209,11 @@ pub enum Action {
     /// The topology changed: build [`ClusterState::topology`] and publish it to every shard.
     TopologyChanged,
     /// Manual failover, primary side: stop accepting client writes until `until_ms` (node clock)
-    /// or [`Action::ResumeWrites`], whichever is first.
+    /// or [`Action::ResumeWrites`], whichever is first. Once no write can change the
+    /// replication offset any more (writes already admitted have finished and been counted),
+    /// the driver reports it with [`ClusterState::writes_paused`]; until then the replica is
+    /// not told the offset to catch up to, so a driver that never reports it never completes
+    /// a default-mode manual failover.
     PauseWrites {
         /// Local time at which the pause ends on its own.
         until_ms: u64,
@@ -675,6 +680,14 @@ impl ClusterState {
         Some(link)
     }
 
+    /// Manual failover, primary side: the pause of the last [`Action::PauseWrites`] is in
+    /// effect and the replication offset is final at `offset` (see there). Ignored when no
+    /// pause is pending (it ended, or was already reported).
+    pub fn writes_paused(&mut self, now_ms: u64, offset: u64) -> Vec<Action> {
+        self.on_writes_paused(now_ms, offset);
+        self.finish(now_ms)
+    }
+
     /// Tells the state machine this node's replication offset and, for a replica, when it last
     /// heard from its primary (`None`: not tracked, the data-age rule is skipped).
     pub fn set_replication(&mut self, offset: u64, last_primary_contact_ms: Option<u64>) {
@@ -1037,7 +1050,7 @@ impl ClusterState {
             port: me.port,
             bus_port: me.bus_port,
             hostname: me.hostname.clone(),
-            paused: self.manual.paused_for.is_some(),
+            paused: self.manual.paused_for.is_some() && self.manual.pause_confirmed,
             slots: primary.map_or_else(|| me.slots.clone(), |p| p.slots.clone()),
         }
     }

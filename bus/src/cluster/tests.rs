@@ -16,6 +16,11 @@ struct Harness {
     actions: Vec<(usize, Action)>,
     /// The ids of nodes replaced by [`Harness::kill`].
     killed: BTreeMap<usize, NodeId>,
+    /// Nodes that asked for a write pause not yet reported in effect.
+    pauses: Vec<usize>,
+    /// Whether pauses are reported in effect as soon as the queue is empty (as a driver
+    /// whose writes stop at once would).
+    confirm_pauses: bool,
 }
 
 fn slot(n: u16) -> Slot {
@@ -38,6 +43,8 @@ impl Harness {
             queue: VecDeque::new(),
             actions: Vec::new(),
             killed: BTreeMap::new(),
+            pauses: Vec::new(),
+            confirm_pauses: true,
         }
     }
 
@@ -89,6 +96,7 @@ impl Harness {
                         self.queue.push_back((j, Input::LinkDown(peer)));
                     }
                 }
+                Action::PauseWrites { .. } => self.pauses.push(i),
                 _ => {}
             }
             self.actions.push((i, action));
@@ -97,12 +105,27 @@ impl Harness {
 
     fn drain(&mut self) {
         let mut budget = 100_000;
-        while let Some((i, input)) = self.queue.pop_front() {
-            budget -= 1;
-            assert!(budget > 0, "message storm");
-            let actions = self.nodes[i].handle(self.now, input);
-            self.carry_out(i, actions);
+        loop {
+            while let Some((i, input)) = self.queue.pop_front() {
+                budget -= 1;
+                assert!(budget > 0, "message storm");
+                let actions = self.nodes[i].handle(self.now, input);
+                self.carry_out(i, actions);
+            }
+            if !self.confirm_pauses || self.pauses.is_empty() {
+                return;
+            }
+            for i in std::mem::take(&mut self.pauses) {
+                self.confirm_pause(i);
+            }
         }
+    }
+
+    /// Reports node `i`'s write pause in effect, at its current offset.
+    fn confirm_pause(&mut self, i: usize) {
+        let offset = self.nodes[i].repl_offset;
+        let actions = self.nodes[i].writes_paused(self.now, offset);
+        self.carry_out(i, actions);
     }
 
     /// Advances time in ticks, delivering everything in between.
@@ -523,6 +546,44 @@ fn manual_failover_and_takeover() {
     h.run(1000);
     assert_eq!(h.nodes[1].my_primary(), Some(h.id(2)));
     assert_eq!(h.nodes[0].slot_owner(slot(0)), Some(h.id(2)));
+}
+
+/// CLUSTER FAILOVER waits for the primary's driver to report its write pause in effect: until
+/// then the replica is not told an offset, so it cannot win on an offset that writes admitted
+/// before the pause will still move; once reported, it catches up to that final offset first.
+#[test]
+fn manual_failover_waits_for_the_pause_to_hold() {
+    let mut h = Harness::new(3);
+    h.confirm_pauses = false;
+    h.admin(0, AdminOp::SetConfigEpoch(1)).unwrap();
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
+        .unwrap();
+    h.meet_all();
+    let p = h.id(0);
+    h.admin(1, AdminOp::Replicate(p)).unwrap();
+    h.admin(2, AdminOp::Replicate(p)).unwrap();
+    h.run(2000);
+    h.nodes[0].set_replication(500, None);
+    h.nodes[1].set_replication(500, Some(h.now));
+    h.admin(1, AdminOp::Failover(FailoverMode::Default))
+        .unwrap();
+    h.run(2000);
+    assert_eq!(h.pauses, vec![0], "the primary asked its driver to pause");
+    assert!(!h.nodes[1].is_primary(), "won before the pause held");
+    // Writes admitted before the pause finished: the final offset is 600.
+    h.nodes[0].set_replication(600, None);
+    h.pauses.clear();
+    h.confirm_pause(0);
+    h.drain();
+    h.run(500);
+    assert!(!h.nodes[1].is_primary(), "won without the last writes");
+    h.nodes[1].set_replication(600, Some(h.now));
+    h.run(1000);
+    assert!(h.nodes[1].is_primary());
+    assert_eq!(h.nodes[0].my_primary(), Some(h.id(1)));
+    // A report that comes after the pause ended changes nothing.
+    let actions = h.nodes[0].writes_paused(h.now, 700);
+    assert!(actions.is_empty(), "{actions:?}");
 }
 
 /// A peer's announced hostname reaches the other nodes, and a change of it (CONFIG SET
