@@ -7,11 +7,13 @@
 //! Every cluster runs with `cluster-node-timeout 2000` (failures are noticed in seconds) and
 //! every wait has a deadline.
 
-use corekey_tests::client::Conn;
+use corekey_tests::client::{Conn, Reply};
 use corekey_tests::cluster::{self, index_of, Node, NodeLine};
 use corekey_tests::slot::key_slot;
 use corekey_tests::wait;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a role change, a resync or the cluster's agreement may take here.
@@ -251,6 +253,110 @@ fn replica_migrates_to_orphaned_primary() {
         c.call_text(&["CONFIG", "SET", "cluster-allow-replica-migration", "maybe"]),
         "-ERR CONFIG SET failed (possibly related to argument 'cluster-allow-replica-migration') - argument must be 'yes' or 'no'\r\n"
     );
+}
+
+/// `CLUSTER FAILOVER` (default mode) under write load, nodes with two shards: two clients
+/// write to the primary of slot 0 (keys on both of its shards) as fast as they can while its
+/// replica is asked to take over. The primary pauses writes, the replica catches up to the
+/// paused offset and wins; the roles swap (ROLE, INFO replication); every write the clients
+/// were answered OK for is on the new primary; a write held by the pause is answered with a
+/// MOVED to the new primary; the old primary replicates the new one, its link up and in sync.
+#[test]
+fn manual_failover_under_write_load_loses_no_acknowledged_write() {
+    let Some((nodes, _cli)) = three_by_one(2) else {
+        return;
+    };
+    let (p, r) = shard_of_slot_zero(&nodes);
+    let line = owner_of(&nodes[0].nodes(), 0).clone();
+
+    let acked = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let (acked, stop, line) = (acked.clone(), stop.clone(), line.clone());
+            let mut c = nodes[p].client();
+            std::thread::spawn(move || {
+                let mut ok = Vec::new();
+                let mut moved = None;
+                for k in (0..).map(|i| format!("load:{t}:{i}")) {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if !line.owns(key_slot(k.as_bytes())) {
+                        continue;
+                    }
+                    match c.try_call(&["SET", &k, &k]) {
+                        Ok(f) if f.raw == b"+OK\r\n" => {
+                            ok.push(k);
+                            acked.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(f) => {
+                            moved = Some(String::from_utf8_lossy(&f.raw).into_owned());
+                            break;
+                        }
+                        Err(e) => {
+                            moved = Some(format!("no reply: {e}"));
+                            break;
+                        }
+                    }
+                }
+                (ok, moved)
+            })
+        })
+        .collect();
+    wait::until("some acknowledged writes", DEADLINE, || {
+        (acked.load(Ordering::Relaxed) >= 1000).then_some(())
+    });
+    let mut rc = nodes[r].client();
+    assert_eq!(rc.call_text(&["CLUSTER", "FAILOVER"]), "+OK\r\n");
+    let asked = Instant::now();
+    wait::until("the replica to become the primary", DEADLINE, || {
+        (role(&nodes[r]) == "master").then_some(())
+    });
+    println!("manual failover: promoted after {:?}", asked.elapsed());
+    wait_in_sync(&nodes[p], &nodes[r]);
+    stop.store(true, Ordering::Relaxed);
+    let mut ok = Vec::new();
+    for w in writers {
+        let (keys, end) = w.join().expect("a writer thread");
+        let end = end.expect("a writer stopped by its first refused write");
+        let to_new = format!(" 127.0.0.1:{}\r\n", nodes[r].port());
+        assert!(
+            end.starts_with("-MOVED ") && end.ends_with(&to_new),
+            "a write after the failover was answered {end:?}"
+        );
+        ok.extend(keys);
+    }
+    println!("{} acknowledged writes", ok.len());
+    assert_eq!(missing_on(&nodes[r], &ok), Vec::<String>::new());
+    assert_eq!(missing_on(&nodes[p], &ok), Vec::<String>::new());
+
+    // ROLE and INFO replication on both, as Valkey shows them.
+    let f = nodes[r].client().call(&["ROLE"]);
+    let items = f.reply.as_list().expect("ROLE array");
+    assert_eq!(items[0].as_bytes(), Some(&b"master"[..]));
+    let followers = items[2].as_list().expect("replica list");
+    assert!(followers
+        .iter()
+        .any(|f| f.as_list().and_then(|v| v[1].as_bytes())
+            == Some(nodes[p].port().to_string().as_bytes())));
+    let f = nodes[p].client().call(&["ROLE"]);
+    let items = f.reply.as_list().expect("ROLE array");
+    assert_eq!(items[0].as_bytes(), Some(&b"slave"[..]));
+    assert_eq!(items[2], Reply::Integer(i64::from(nodes[r].port())));
+    assert_eq!(items[3].as_bytes(), Some(&b"connected"[..]));
+    assert_eq!(
+        nodes[r].info("replication", "role").as_deref(),
+        Some("master")
+    );
+    assert_eq!(
+        nodes[r].info("replication", "connected_slaves").as_deref(),
+        Some("1")
+    );
+    // The cluster agrees: the new primary serves slot 0.
+    let all: Vec<&Node> = nodes.iter().collect();
+    cluster::wait_settled(&all);
+    assert_eq!(owner_of(&nodes[p].nodes(), 0).id, nodes[r].id());
 }
 
 /// FORCE (the primary alive, no handshake with it) and TAKEOVER (no election either): the

@@ -21,6 +21,7 @@
 //!   `crate::commands::cluster`.
 
 pub mod driver;
+pub mod pause;
 pub mod persist;
 pub mod render;
 pub mod routing;
@@ -149,11 +150,14 @@ pub struct ClientFlags {
     pub readonly: bool,
 }
 
-/// What one shard holds of the cluster: its routing snapshot, and on shard 0 the driver.
+/// What one shard holds of the cluster: its routing snapshot, its part of a write pause, and
+/// on shard 0 the driver.
 #[derive(Default)]
 pub struct ShardCluster {
     view: RefCell<Option<Rc<View>>>,
     driver: RefCell<Option<Rc<driver::Driver>>>,
+    /// This shard's part of a manual failover's write pause.
+    pub pause: pause::ShardPause,
 }
 
 impl ShardCluster {
