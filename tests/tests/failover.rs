@@ -259,8 +259,9 @@ fn replica_migrates_to_orphaned_primary() {
 /// write to the primary of slot 0 (keys on both of its shards) as fast as they can while its
 /// replica is asked to take over. The primary pauses writes, the replica catches up to the
 /// paused offset and wins; the roles swap (ROLE, INFO replication); every write the clients
-/// were answered OK for is on the new primary; a write held by the pause is answered with a
-/// MOVED to the new primary; the old primary replicates the new one, its link up and in sync.
+/// were answered OK for is on the new primary; the first write refused (held by the pause,
+/// or sent after it) is a MOVED to the new primary; the old primary replicates the new one
+/// (a partial resync), its link up and in sync.
 #[test]
 fn manual_failover_under_write_load_loses_no_acknowledged_write() {
     let Some((nodes, _cli)) = three_by_one(2) else {
@@ -330,6 +331,11 @@ fn manual_failover_under_write_load_loses_no_acknowledged_write() {
     println!("{} acknowledged writes", ok.len());
     assert_eq!(missing_on(&nodes[r], &ok), Vec::<String>::new());
     assert_eq!(missing_on(&nodes[p], &ok), Vec::<String>::new());
+    // Paused at the very offset the replica reached, the old primary resumed from it: a
+    // partial resync, no full copy.
+    let stat = |n: &Node, f: &str| n.info("stats", f).and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(stat(&nodes[r], "sync_full"), Some(0));
+    assert!(stat(&nodes[r], "sync_partial_ok") > Some(0));
 
     // ROLE and INFO replication on both, as Valkey shows them.
     let f = nodes[r].client().call(&["ROLE"]);
