@@ -538,16 +538,23 @@ impl ClientSession {
             Exec::Block(block) => {
                 // A blocking command sees everything sent before it: finish those first.
                 self.flush(out).await;
-                // Not counted while it waits: it may wait forever (see `cluster::pause`).
-                drop(admission.take());
                 let t0 = Instant::now();
                 let before = out.error_count();
                 let mut pos = Vec::new();
                 let _ = commands::key_positions(spec, argv, &mut pos);
                 let shard = self.shard.clone();
-                let ended =
-                    commands::blocking::run(block, &shard, &self.state, r, argv, &pos, out, peer)
-                        .await;
+                let ended = commands::blocking::run(
+                    block,
+                    &shard,
+                    &self.state,
+                    r,
+                    argv,
+                    &pos,
+                    out,
+                    peer,
+                    admission.take(),
+                )
+                .await;
                 if ended == commands::blocking::Ended::ClientGone {
                     self.state.close_after_reply = true;
                 }
