@@ -708,6 +708,17 @@ pub static DIRECTIVES: &[Directive] = &[
         get: |c| c.cluster.replica_validity_factor.to_string().into_bytes(),
     },
     Directive {
+        name: "cluster-allow-replica-migration",
+        kind: Kind::Bool,
+        mutable: true,
+        protected: false,
+        set: |c, a| {
+            c.cluster.allow_replica_migration = yes(a);
+            Ok(())
+        },
+        get: |c| yes_no(c.cluster.allow_replica_migration),
+    },
+    Directive {
         name: "cluster-migration-barrier",
         kind: Kind::Int {
             min: 0,
@@ -1586,6 +1597,28 @@ mod tests {
         let e = apply_text(&mut c, b"port 1\nfoo bar\n", "the configuration file", 0).unwrap_err();
         assert_eq!(e.place, "the configuration file, at line 2");
         assert_eq!(e.reason, "Bad directive or wrong number of arguments");
+    }
+
+    /// The replica migration directives (Valkey's defaults: allowed, barrier 1) reach the bus
+    /// state machine's settings.
+    #[test]
+    fn replica_migration_directives_reach_the_bus() {
+        let c = run(&[]).unwrap();
+        let bus = c.cluster.bus_config(c.port);
+        assert!(bus.allow_replica_migration);
+        assert_eq!(bus.migration_barrier, 1);
+        let c = run(&[
+            "--cluster-allow-replica-migration",
+            "no",
+            "--cluster-migration-barrier",
+            "3",
+        ])
+        .unwrap();
+        let bus = c.cluster.bus_config(c.port);
+        assert!(!bus.allow_replica_migration);
+        assert_eq!(bus.migration_barrier, 3);
+        let e = run(&["--cluster-migration-barrier", "-1"]).unwrap_err();
+        assert!(e.to_string().contains("cluster-migration-barrier"), "{e}");
     }
 
     /// Memory values accept Valkey's units.

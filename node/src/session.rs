@@ -73,6 +73,9 @@ pub struct ClientSession {
     unparsed_input: usize,
     /// The current batch ran a write (sync mode waits for replicas before replying).
     wrote: bool,
+    /// Writes sent to other shards and not yet answered, counted for a manual failover's
+    /// write pause (`crate::cluster::pause`) until [`Self::flush`] has their replies.
+    forwarded_writes: Vec<crate::cluster::pause::Admission>,
 }
 
 impl ClientSession {
@@ -99,6 +102,7 @@ impl ClientSession {
             forwarding: false,
             unparsed_input: 0,
             wrote: false,
+            forwarded_writes: Vec::new(),
             shard,
         }
     }
@@ -251,7 +255,19 @@ impl ClientSession {
             return;
         }
         // EXEC writes whatever it queued: count it as a write too.
-        self.wrote |= spec.has(commands::spec::flag::WRITE) || spec.name == "exec";
+        let write = spec.has(commands::spec::flag::WRITE) || spec.name == "exec";
+        self.wrote |= write;
+        // A manual failover's write pause holds writes here, before routing: once it ends
+        // they are routed with the topology the failover left (MOVED to the new primary).
+        // Writes this batch already sent elsewhere finish first, so they never hold up the
+        // pause they wait for.
+        let mut admission = None;
+        if write && self.shard.cluster.enabled() {
+            if crate::cluster::pause::paused(&self.shard.node) {
+                self.flush(out).await;
+            }
+            admission = Some(crate::cluster::pause::gate(&self.shard).await);
+        }
         if self.state.multi.is_some() && spec.has(commands::spec::flag::NO_MULTI) {
             self.reject(out, Some(r), b"Command not allowed inside a transaction")
                 .await;
@@ -411,6 +427,8 @@ impl ClientSession {
                         dispatch::feed_monitors(&shard, &self.state, r, argv);
                     }
                     Some(t) => {
+                        // Counted until its reply is back.
+                        self.forwarded_writes.extend(admission.take());
                         // Shown to monitors as it leaves (its shard reports slowness back).
                         dispatch::feed_monitors(&self.shard, &self.state, r, argv);
                         let index =
@@ -525,9 +543,18 @@ impl ClientSession {
                 let mut pos = Vec::new();
                 let _ = commands::key_positions(spec, argv, &mut pos);
                 let shard = self.shard.clone();
-                let ended =
-                    commands::blocking::run(block, &shard, &self.state, r, argv, &pos, out, peer)
-                        .await;
+                let ended = commands::blocking::run(
+                    block,
+                    &shard,
+                    &self.state,
+                    r,
+                    argv,
+                    &pos,
+                    out,
+                    peer,
+                    admission.take(),
+                )
+                .await;
                 if ended == commands::blocking::Ended::ClientGone {
                     self.state.close_after_reply = true;
                 }
@@ -595,6 +622,7 @@ impl ClientSession {
         }
         self.scratch.buf.clear();
         self.forwarding = false;
+        self.forwarded_writes.clear();
     }
 }
 

@@ -100,6 +100,36 @@ impl Node {
             .map(NodeLine::parse)
             .collect()
     }
+
+    /// One field of `INFO <section>`.
+    pub fn info(&self, section: &str, field: &str) -> Option<String> {
+        let text = self.text(&["INFO", section]);
+        let prefix = format!("{field}:");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_string()))
+    }
+
+    /// Whether INFO replication says this node replicates `primary` with its link up.
+    pub fn replicates(&self, primary: &Node) -> bool {
+        self.info("replication", "role").as_deref() == Some("slave")
+            && self.info("replication", "master_port") == Some(primary.port().to_string())
+            && self.info("replication", "master_link_status").as_deref() == Some("up")
+    }
+
+    /// `master_repl_offset` of INFO replication.
+    pub fn repl_offset(&self) -> u64 {
+        self.info("replication", "master_repl_offset")
+            .and_then(|v| v.parse().ok())
+            .expect("INFO replication has master_repl_offset")
+    }
+}
+
+/// The index in `nodes` of the node with id `id`.
+pub fn index_of(nodes: &[Node], id: &str) -> usize {
+    nodes
+        .iter()
+        .position(|n| n.id() == id)
+        .unwrap_or_else(|| panic!("no node has id {id}"))
 }
 
 /// One CLUSTER NODES line.
@@ -131,6 +161,18 @@ impl NodeLine {
 
     pub fn has_flag(&self, flag: &str) -> bool {
         self.flags.iter().any(|f| f == flag)
+    }
+
+    /// Whether the line lists `slot` among its slots (single slots and ranges; open
+    /// migrations in brackets are skipped).
+    pub fn owns(&self, slot: u16) -> bool {
+        self.slots.iter().filter(|s| !s.starts_with('[')).any(|s| {
+            let (first, last) = s.split_once('-').unwrap_or((s, s));
+            match (first.parse::<u16>(), last.parse::<u16>()) {
+                (Ok(a), Ok(b)) => (a..=b).contains(&slot),
+                _ => false,
+            }
+        })
     }
 }
 

@@ -209,6 +209,9 @@ pub(crate) struct ManualFailover {
     primary_offset: Option<u64>,
     /// Primary side: the replica we paused writes for.
     pub(crate) paused_for: Option<NodeId>,
+    /// Primary side: the driver reported the pause in effect ([`ClusterState::writes_paused`]),
+    /// so our offset is final and we announce it as paused.
+    pub(crate) pause_confirmed: bool,
     /// Primary side: when we give up waiting.
     primary_end_ms: Option<u64>,
 }
@@ -734,12 +737,34 @@ impl ClusterState {
         self.out.push(Action::PauseWrites {
             until_ms: now_ms + MANUAL_FAILOVER_TIMEOUT_MS * 2,
         });
-        self.log(Event::ManualFailover("replica asked, writes paused"));
+        self.log(Event::ManualFailover("replica asked, pausing writes"));
         let target = self.nodes[&sender]
             .link
             .filter(|l| self.link_up(Some(*l)))
             .unwrap_or(link);
         self.send_ping(now_ms, target, sender, false);
+    }
+
+    /// Primary side: the pause asked for with [`Action::PauseWrites`] is in effect and no
+    /// client write will move `offset` until it ends. Only now is our offset announced as the
+    /// paused one: announced earlier, it could miss writes that were already acknowledged but
+    /// not yet counted, and the replica would win without them.
+    pub(super) fn on_writes_paused(&mut self, now_ms: u64, offset: u64) {
+        let Some(replica) = self
+            .manual
+            .paused_for
+            .filter(|_| !self.manual.pause_confirmed)
+        else {
+            return;
+        };
+        self.manual.pause_confirmed = true;
+        self.repl_offset = offset;
+        self.log(Event::ManualFailover("writes paused"));
+        if let Some(link) = self.nodes.get(&replica).and_then(|n| n.link) {
+            if self.link_up(Some(link)) {
+                self.send_ping(now_ms, link, replica, false);
+            }
+        }
     }
 
     /// Replica side: our primary announced its offset while paused.

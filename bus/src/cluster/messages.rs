@@ -603,9 +603,13 @@ impl ClusterState {
         if n.is_primary() && n.primary.is_none() {
             return;
         }
+        let followed = n.primary.is_some();
         n.flags.remove(NodeFlags::REPLICA);
         n.flags.insert(NodeFlags::PRIMARY);
         n.primary = None;
+        if followed {
+            self.note_promoted(id);
+        }
         self.changed();
     }
 

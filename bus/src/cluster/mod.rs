@@ -15,6 +15,8 @@
 //!   Feed replication progress with [`ClusterState::set_replication`].
 //! - A replica holds its acknowledgements of its primary's stream from [`Action::HoldAcks`]
 //!   to [`Action::ResumeAcks`] (sync mode's election rule, see [`election`]).
+//!   Feed replication progress with [`ClusterState::set_replication`], and answer
+//!   [`Action::PauseWrites`] with [`ClusterState::writes_paused`] once the pause holds.
 //! - Carry out the returned actions **in order**, and batches in the order they were returned.
 //!
 //! # Persistence comes first
@@ -36,6 +38,7 @@
 mod admin;
 mod election;
 mod messages;
+mod migration;
 #[cfg(test)]
 mod tests;
 mod tick;
@@ -70,6 +73,10 @@ pub const FAIL_UNDO_TIME_MULT: u64 = 2;
 /// A primary waits this long after start before declaring the cluster ok
 /// (`CLUSTER_WRITABLE_DELAY`).
 pub const WRITABLE_DELAY_MS: u64 = 2000;
+/// How long a primary must stay orphaned before a replica migrates to it, so that after a
+/// failover the new primary's own replicas have time to announce it first
+/// (`CLUSTER_REPLICA_MIGRATION_DELAY`).
+pub const REPLICA_MIGRATION_DELAY_MS: u64 = 5000;
 
 /// Identifies one bus connection, outbound or inbound. Allocated by the state machine (for both
 /// directions), so a driver keeps a map from `LinkId` to its socket.
@@ -119,8 +126,12 @@ pub struct ClusterConfig {
     pub repl_ping_replica_period_ms: u64,
     /// `cluster-replica-no-failover`.
     pub replica_no_failover: bool,
-    /// `cluster-allow-replica-migration`.
+    /// `cluster-allow-replica-migration`: a replica may move to an orphaned primary, and
+    /// a primary whose last slot moved away follows the new owner as a replica.
     pub allow_replica_migration: bool,
+    /// `cluster-migration-barrier`: a replica migrates only if its primary keeps more than
+    /// this many working replicas without it.
+    pub migration_barrier: u64,
     /// How long a forgotten id stays banned (Valkey: 60 s).
     pub forget_ban_ms: u64,
     /// Fixed wait before an election, so the FAIL message spreads first (Valkey: 500).
@@ -150,6 +161,7 @@ impl ClusterConfig {
             repl_ping_replica_period_ms: 10_000,
             replica_no_failover: false,
             allow_replica_migration: true,
+            migration_barrier: 1,
             forget_ban_ms: 60_000,
             failover_fixed_delay_ms: 500,
             failover_random_delay_ms: 500,
@@ -202,7 +214,11 @@ pub enum Action {
     /// The topology changed: build [`ClusterState::topology`] and publish it to every shard.
     TopologyChanged,
     /// Manual failover, primary side: stop accepting client writes until `until_ms` (node clock)
-    /// or [`Action::ResumeWrites`], whichever is first.
+    /// or [`Action::ResumeWrites`], whichever is first. Once no write can change the
+    /// replication offset any more (writes already admitted have finished and been counted),
+    /// the driver reports it with [`ClusterState::writes_paused`]; until then the replica is
+    /// not told the offset to catch up to, so a driver that never reports it never completes
+    /// a default-mode manual failover.
     PauseWrites {
         /// Local time at which the pause ends on its own.
         until_ms: u64,
@@ -270,6 +286,8 @@ pub enum Event {
     BecameReplica(NodeId),
     /// We became a primary.
     BecamePrimary,
+    /// Replica migration: we left our primary for this orphaned one.
+    MigratedToOrphan(NodeId),
     /// An election is scheduled.
     ElectionScheduled {
         /// In how long.
@@ -355,6 +373,7 @@ impl fmt::Display for Event {
             }
             Event::BecameReplica(p) => write!(f, "reconfigured as a replica of {p}"),
             Event::BecamePrimary => write!(f, "now a primary"),
+            Event::MigratedToOrphan(p) => write!(f, "migrating to orphaned primary {p}"),
             Event::ElectionScheduled { delay_ms, rank } => write!(
                 f,
                 "start of election delayed for {delay_ms} milliseconds (rank #{rank})"
@@ -527,6 +546,7 @@ pub struct ClusterState {
     ack_hold: Option<election::AckHold>,
     /// Whether the driver holds our acknowledgements (the last of HoldAcks/ResumeAcks sent).
     acks_held: bool,
+    migration: migration::MigrationState,
     cluster_ok: bool,
     first_state_update_ms: Option<u64>,
     among_minority_ms: u64,
@@ -657,6 +677,7 @@ impl ClusterState {
             manual: election::ManualFailover::default(),
             ack_hold: None,
             acks_held: false,
+            migration: migration::MigrationState::default(),
             cluster_ok: false,
             first_state_update_ms: None,
             among_minority_ms: 0,
@@ -717,6 +738,14 @@ impl ClusterState {
             self.changed();
         }
         Some(link)
+    }
+
+    /// Manual failover, primary side: the pause of the last [`Action::PauseWrites`] is in
+    /// effect and the replication offset is final at `offset` (see there). Ignored when no
+    /// pause is pending (it ended, or was already reported).
+    pub fn writes_paused(&mut self, now_ms: u64, offset: u64) -> Vec<Action> {
+        self.on_writes_paused(now_ms, offset);
+        self.finish(now_ms)
     }
 
     /// Tells the state machine this node's replication offset and, for a replica, when it last
@@ -1091,16 +1120,21 @@ impl ClusterState {
             port: me.port,
             bus_port: me.bus_port,
             hostname: me.hostname.clone(),
-            paused: self.manual.paused_for.is_some(),
+            paused: self.manual.paused_for.is_some() && self.manual.pause_confirmed,
             slots: primary.map_or_else(|| me.slots.clone(), |p| p.slots.clone()),
         }
     }
 
     fn add_slot(&mut self, id: NodeId, slot: Slot) {
         debug_assert!(self.slot_owner[usize::from(slot.get())].is_none());
-        if let Some(node) = self.nodes.get_mut(&id) {
-            node.slots.insert(slot);
-            self.slot_owner[usize::from(slot.get())] = Some(id);
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let first = node.slots.is_empty();
+        node.slots.insert(slot);
+        self.slot_owner[usize::from(slot.get())] = Some(id);
+        if first {
+            self.note_first_slot(id);
         }
     }
 

@@ -16,6 +16,13 @@ struct Harness {
     actions: Vec<(usize, Action)>,
     /// A node cut off from the others: its messages and connects are lost both ways.
     cut: Option<usize>,
+    /// The ids of nodes replaced by [`Harness::kill`].
+    killed: BTreeMap<usize, NodeId>,
+    /// Nodes that asked for a write pause not yet reported in effect.
+    pauses: Vec<usize>,
+    /// Whether pauses are reported in effect as soon as the queue is empty (as a driver
+    /// whose writes stop at once would).
+    confirm_pauses: bool,
 }
 
 fn slot(n: u16) -> Slot {
@@ -38,11 +45,18 @@ impl Harness {
             queue: VecDeque::new(),
             actions: Vec::new(),
             cut: None,
+            killed: BTreeMap::new(),
+            pauses: Vec::new(),
+            confirm_pauses: true,
         }
     }
 
+    /// Node `i`'s id (the one it had before [`Harness::kill`], if killed).
     fn id(&self, i: usize) -> NodeId {
-        self.nodes[i].myself()
+        self.killed
+            .get(&i)
+            .copied()
+            .unwrap_or_else(|| self.nodes[i].myself())
     }
 
     fn admin(&mut self, i: usize, op: AdminOp) -> Result<AdminOk, AdminError> {
@@ -85,6 +99,7 @@ impl Harness {
                         self.queue.push_back((j, Input::LinkDown(peer)));
                     }
                 }
+                Action::PauseWrites { .. } => self.pauses.push(i),
                 _ => {}
             }
             self.actions.push((i, action));
@@ -97,12 +112,27 @@ impl Harness {
 
     fn drain(&mut self) {
         let mut budget = 100_000;
-        while let Some((i, input)) = self.queue.pop_front() {
-            budget -= 1;
-            assert!(budget > 0, "message storm");
-            let actions = self.nodes[i].handle(self.now, input);
-            self.carry_out(i, actions);
+        loop {
+            while let Some((i, input)) = self.queue.pop_front() {
+                budget -= 1;
+                assert!(budget > 0, "message storm");
+                let actions = self.nodes[i].handle(self.now, input);
+                self.carry_out(i, actions);
+            }
+            if !self.confirm_pauses || self.pauses.is_empty() {
+                return;
+            }
+            for i in std::mem::take(&mut self.pauses) {
+                self.confirm_pause(i);
+            }
         }
+    }
+
+    /// Reports node `i`'s write pause in effect, at its current offset.
+    fn confirm_pause(&mut self, i: usize) {
+        let offset = self.nodes[i].repl_offset;
+        let actions = self.nodes[i].writes_paused(self.now, offset);
+        self.carry_out(i, actions);
     }
 
     /// Advances time in ticks, delivering everything in between.
@@ -525,6 +555,44 @@ fn manual_failover_and_takeover() {
     assert_eq!(h.nodes[0].slot_owner(slot(0)), Some(h.id(2)));
 }
 
+/// CLUSTER FAILOVER waits for the primary's driver to report its write pause in effect: until
+/// then the replica is not told an offset, so it cannot win on an offset that writes admitted
+/// before the pause will still move; once reported, it catches up to that final offset first.
+#[test]
+fn manual_failover_waits_for_the_pause_to_hold() {
+    let mut h = Harness::new(3);
+    h.confirm_pauses = false;
+    h.admin(0, AdminOp::SetConfigEpoch(1)).unwrap();
+    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
+        .unwrap();
+    h.meet_all();
+    let p = h.id(0);
+    h.admin(1, AdminOp::Replicate(p)).unwrap();
+    h.admin(2, AdminOp::Replicate(p)).unwrap();
+    h.run(2000);
+    h.nodes[0].set_replication(500, None);
+    h.nodes[1].set_replication(500, Some(h.now));
+    h.admin(1, AdminOp::Failover(FailoverMode::Default))
+        .unwrap();
+    h.run(2000);
+    assert_eq!(h.pauses, vec![0], "the primary asked its driver to pause");
+    assert!(!h.nodes[1].is_primary(), "won before the pause held");
+    // Writes admitted before the pause finished: the final offset is 600.
+    h.nodes[0].set_replication(600, None);
+    h.pauses.clear();
+    h.confirm_pause(0);
+    h.drain();
+    h.run(500);
+    assert!(!h.nodes[1].is_primary(), "won without the last writes");
+    h.nodes[1].set_replication(600, Some(h.now));
+    h.run(1000);
+    assert!(h.nodes[1].is_primary());
+    assert_eq!(h.nodes[0].my_primary(), Some(h.id(1)));
+    // A report that comes after the pause ended changes nothing.
+    let actions = h.nodes[0].writes_paused(h.now, 700);
+    assert!(actions.is_empty(), "{actions:?}");
+}
+
 /// A peer's announced hostname reaches the other nodes, and a change of it (CONFIG SET
 /// cluster-announce-hostname, applied with `reconfigure`) follows; the snapshot shows it.
 #[test]
@@ -709,42 +777,13 @@ fn a_vote_holds_acks_until_its_election_is_over() {
     assert_eq!(h.nodes[2].my_primary(), Some(h.id(0)));
 }
 
-/// Three primaries meet and split the slots.
-fn three_primaries() -> Harness {
-    let mut h = Harness::new(3);
-    for (i, (a, b)) in [(0, 5460), (5461, 10922), (10923, 16383)]
-        .into_iter()
-        .enumerate()
-    {
-        h.admin(i, AdminOp::SetConfigEpoch(i as u64 + 1)).unwrap();
-        h.admin(i, AdminOp::AddSlots(vec![(slot(a), slot(b))]))
-            .unwrap();
-    }
-    h.meet_all();
-    h.run(2000);
-    h
-}
-
-/// Drops every link of node `i` (both ends see it go down) and replaces it by a stranger.
-fn kill(h: &mut Harness, i: usize) {
-    let dead: Vec<(usize, LinkId)> = h.conns.keys().filter(|(n, _)| *n == i).copied().collect();
-    for end in dead {
-        if let Some((j, peer)) = h.conns.remove(&end) {
-            h.conns.remove(&(j, peer));
-            h.queue.push_back((j, Input::LinkDown(peer)));
-        }
-    }
-    h.drain();
-    h.nodes[i] = ClusterState::new(ClusterConfig::new("127.0.0.99", 7000), h.now, 1);
-}
-
 /// A broken link starts the failure clock at once, and the state names the moment the node
 /// becomes PFAIL, so the driver's timer (`Input::Timer`) flags it then, not at the next tick.
 #[test]
 fn failure_is_detected_at_its_deadline_between_ticks() {
-    let mut h = three_primaries();
+    let mut h = three_primaries(&[], |_| {});
     let dead = h.id(0);
-    kill(&mut h, 0);
+    h.kill(0);
     let died = h.now;
     let nt = h.nodes[1].config().node_timeout_ms;
     let at = h.nodes[1].next_deadline_ms(h.now).expect("a deadline");
@@ -794,7 +833,7 @@ fn unanswered_vote_requests_are_asked_again() {
     h.admin(1, AdminOp::Replicate(p)).unwrap();
     h.admin(2, AdminOp::Replicate(p)).unwrap();
     h.run(2000);
-    kill(&mut h, 0);
+    h.kill(0);
     // Tick until the first vote request goes out, and lose it.
     let mut lost = 0;
     for _ in 0..100 {
@@ -824,4 +863,181 @@ fn unanswered_vote_requests_are_asked_again() {
         .filter(|e| matches!(e, Event::ElectionStarted { .. }))
         .count();
     assert_eq!(started, 1, "won in its first epoch, by asking again");
+}
+
+impl Harness {
+    /// Node `i` dies: its links drop, and it is replaced by a fresh node at an address nobody
+    /// knows (so reconnects fail), ticking alone.
+    fn kill(&mut self, i: usize) {
+        let ends: Vec<(usize, LinkId)> = self
+            .conns
+            .keys()
+            .filter(|(n, _)| *n == i)
+            .copied()
+            .collect();
+        for end in ends {
+            if let Some((j, peer)) = self.conns.remove(&end) {
+                self.conns.remove(&(j, peer));
+                self.queue.push_back((j, Input::LinkDown(peer)));
+            }
+        }
+        self.killed.insert(i, self.id(i));
+        let ip = format!("127.0.0.{}", 200 + i);
+        self.nodes[i] = ClusterState::new(ClusterConfig::new(&ip, 7000), self.now, 1);
+        self.drain();
+    }
+
+    /// Runs until `cond` holds, at most `max_ms`; whether it did.
+    fn run_until(&mut self, max_ms: u64, cond: impl Fn(&Harness) -> bool) -> bool {
+        let end = self.now + max_ms;
+        while self.now < end {
+            if cond(self) {
+                return true;
+            }
+            self.run(TICK_INTERVAL_MS);
+        }
+        cond(self)
+    }
+}
+
+/// Three primaries with distinct epochs and a third of the slots each (nodes 0, 1, 2), then
+/// replicas: node `r` replicates primary `primary_of[r - 3]`. Node timeout 1 s; `tune` adjusts
+/// every node's settings first.
+fn three_primaries(primary_of: &[usize], tune: impl Fn(&mut ClusterConfig)) -> Harness {
+    let mut h = Harness::new(3 + primary_of.len());
+    for i in 0..h.nodes.len() {
+        let mut cfg = h.nodes[i].config().clone();
+        tune(&mut cfg);
+        h.nodes[i].reconfigure(cfg);
+    }
+    let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+    for (p, (first, last)) in ranges.into_iter().enumerate() {
+        h.admin(p, AdminOp::SetConfigEpoch(p as u64 + 1)).unwrap();
+        h.admin(p, AdminOp::AddSlots(vec![(slot(first), slot(last))]))
+            .unwrap();
+    }
+    h.meet_all();
+    for (k, &p) in primary_of.iter().enumerate() {
+        let id = h.id(p);
+        h.admin(3 + k, AdminOp::Replicate(id)).unwrap();
+    }
+    h.run(3000);
+    for i in 0..h.nodes.len() {
+        assert!(h.nodes[i].cluster_ok(), "node {i} is not ok after setup");
+    }
+    h
+}
+
+/// Which replicas (by index) follow `primary` in node `viewer`'s view.
+fn replicas_of(h: &Harness, viewer: usize, primary: usize) -> Vec<usize> {
+    let t = h.nodes[viewer].topology();
+    let p = h.id(primary);
+    (0..h.nodes.len())
+        .filter(|r| t.node(&h.id(*r)).is_some_and(|n| n.primary == Some(p)))
+        .collect()
+}
+
+/// Replica migration: primary 0 loses its only replica (node 3, killed) while primary 1 has two
+/// (nodes 4, 5). Once node 3 is FAIL and primary 0 has been orphaned for the migration delay,
+/// exactly one replica of primary 1 moves to primary 0: the one with the smaller id. Not before
+/// the delay, and every node learns the move.
+#[test]
+fn replica_migrates_to_orphaned_primary() {
+    let mut h = three_primaries(&[0, 1, 1, 2], |_| {});
+    let dead = h.id(3);
+    h.kill(3);
+    assert!(
+        h.run_until(10_000, |h| h.nodes[4]
+            .node_flags(&dead)
+            .is_some_and(|f| f.contains(NodeFlags::FAIL))),
+        "the dead replica was never marked FAIL: {:?}",
+        (0..7)
+            .map(|i| h.nodes[i].node_flags(&dead))
+            .collect::<Vec<_>>()
+    );
+    h.run(REPLICA_MIGRATION_DELAY_MS - 1000);
+    assert_eq!(
+        replicas_of(&h, 4, 1),
+        vec![4, 5],
+        "migrated before the delay"
+    );
+    h.run(3000);
+    let migrant = if h.id(4) < h.id(5) { 4 } else { 5 };
+    let stayed = 9 - migrant;
+    assert_eq!(h.nodes[migrant].my_primary(), Some(h.id(0)));
+    assert_eq!(h.nodes[stayed].my_primary(), Some(h.id(1)));
+    for viewer in [0, 1, 2, 4, 5, 6] {
+        assert_eq!(
+            replicas_of(&h, viewer, 0),
+            vec![3, migrant],
+            "view of {viewer}"
+        );
+        assert_eq!(replicas_of(&h, viewer, 1), vec![stayed], "view of {viewer}");
+    }
+    let moved = |i: usize| {
+        h.events(i)
+            .iter()
+            .filter(|e| matches!(e, Event::MigratedToOrphan(_)))
+            .count()
+    };
+    assert_eq!((moved(migrant), moved(stayed)), (1, 0));
+    // The move was persisted (the role is part of nodes.conf).
+    let conf = h.nodes[migrant].persisted();
+    let me = conf.myself().expect("myself");
+    assert_eq!(me.primary, Some(h.id(0)));
+    // Nothing moves again: primary 0 is no longer orphaned, primary 1 has one replica.
+    h.run(10_000);
+    assert_eq!(replicas_of(&h, 0, 1), vec![stayed]);
+}
+
+/// No migration when the donor would be left with fewer than `cluster-migration-barrier`
+/// replicas (barrier 2 with two replicas), nor with `cluster-allow-replica-migration no`.
+#[test]
+fn replica_migration_barrier_and_switch() {
+    let tunes: [fn(&mut ClusterConfig); 2] = [
+        |c| c.migration_barrier = 2,
+        |c| c.allow_replica_migration = false,
+    ];
+    for tune in tunes {
+        let mut h = three_primaries(&[0, 1, 1, 2], tune);
+        let dead = h.id(3);
+        h.kill(3);
+        h.run(15_000);
+        assert!(h.nodes[4]
+            .node_flags(&dead)
+            .unwrap()
+            .contains(NodeFlags::FAIL));
+        assert_eq!(replicas_of(&h, 0, 1), vec![4, 5]);
+        assert_eq!(replicas_of(&h, 0, 0), vec![3]);
+    }
+}
+
+/// A replica promoted by a failover is a migration target even though it never had a replica
+/// (Valkey: it "failed over a primary that had replicas"): primary 0 dies, its only replica
+/// (node 3) wins the election, and a replica of primary 1 then moves to it.
+#[test]
+fn promoted_replica_gets_a_migrant() {
+    let mut h = three_primaries(&[0, 1, 1, 2], |_| {});
+    h.kill(0);
+    assert!(
+        h.run_until(15_000, |h| h.nodes[3].is_primary()),
+        "node 3 was never promoted"
+    );
+    h.run(REPLICA_MIGRATION_DELAY_MS + 3000);
+    let migrant = if h.id(4) < h.id(5) { 4 } else { 5 };
+    assert_eq!(h.nodes[migrant].my_primary(), Some(h.id(3)));
+    assert_eq!(replicas_of(&h, 1, 3), vec![migrant]);
+}
+
+/// A primary that never had a replica (it got its slots before any replica existed) is not a
+/// migration target: with two replicas on primary 1 and none elsewhere, nobody moves.
+#[test]
+fn primary_never_replicated_is_no_target() {
+    let mut h = three_primaries(&[1, 1], |_| {});
+    h.run(REPLICA_MIGRATION_DELAY_MS + 5000);
+    assert_eq!(replicas_of(&h, 0, 1), vec![3, 4]);
+    assert!((0..5).all(|i| !h
+        .events(i)
+        .iter()
+        .any(|e| matches!(e, Event::MigratedToOrphan(_)))));
 }

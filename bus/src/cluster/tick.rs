@@ -140,6 +140,7 @@ impl ClusterState {
         if self.me().is_replica() {
             self.handle_replica_failover(now_ms);
         }
+        self.replica_migration_tick(now_ms);
         self.update_cluster_state(now_ms);
     }
 

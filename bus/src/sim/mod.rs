@@ -829,6 +829,8 @@ impl Sim {
             }
             Action::HoldAcks => self.nodes[i].acks_held = true,
             Action::ResumeAcks => self.nodes[i].acks_held = false,
+            // No run asks for a manual failover (the only source of pauses), so no pause
+            // needs reporting with `writes_paused`; the unit tests cover that exchange.
             Action::PauseWrites { .. } | Action::ResumeWrites | Action::Deliver { .. } => {}
             Action::Log(event) => {
                 if let Event::ElectionWon { epoch } = &event {

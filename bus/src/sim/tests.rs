@@ -367,3 +367,90 @@ fn dead_slot_owner_is_caught() {
         .expect_err("a dead owner went unnoticed");
     assert!(err.contains("dead node"), "{err}");
 }
+
+/// Replica migration (issue 7) under skewed clocks, slow links and link resets: in a cluster of
+/// three primaries with one, two and one replicas, the only replica of the primary of slot 0
+/// dies for good. On every seed, exactly one node changes primary: the replica with the
+/// smallest id of the primary that had two moves to the orphan, and every node agrees. With
+/// `cluster-allow-replica-migration no` nobody moves (the check has teeth).
+#[test]
+fn replica_migrates_to_orphaned_primary() {
+    use crate::topology::NodeFlags;
+    for allow in [true, false] {
+        for seed in 0..20 {
+            let cfg = SimConfig {
+                replicas: vec![1, 2, 1],
+                fault_ms: 2000,
+                faults: Faults {
+                    skew: true,
+                    reset_per_mille: 3,
+                    ..Faults::none()
+                },
+                ..primary_crash_config(vec![])
+            };
+            let mut sim = Sim::new(seed, cfg, false);
+            for node in &mut sim.nodes {
+                node.cfg.allow_replica_migration = allow;
+                let c = node.cfg.clone();
+                node.state.as_mut().expect("alive").reconfigure(c);
+            }
+            sim.run().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            let primary_of = |sim: &Sim| -> Vec<Option<NodeId>> {
+                (0..sim.nodes.len())
+                    .map(|i| sim.nodes[i].state.as_ref().and_then(|s| s.my_primary()))
+                    .collect()
+            };
+            let before = primary_of(&sim);
+            let orphan = sim.state(0).slot_owner(Slot::new(0).unwrap()).unwrap();
+            let victims: Vec<usize> = (0..sim.nodes.len())
+                .filter(|i| before[*i] == Some(orphan))
+                .collect();
+            assert_eq!(victims.len(), 1, "seed {seed}: {before:?}");
+            let donor = (0..sim.nodes.len())
+                .map(|p| sim.ids[p])
+                .find(|p| before.iter().filter(|b| **b == Some(*p)).count() == 2)
+                .expect("a primary with two replicas");
+            let expected = (0..sim.nodes.len())
+                .filter(|i| before[*i] == Some(donor))
+                .min_by_key(|i| sim.ids[*i])
+                .expect("a replica of the donor");
+            sim.crash(victims[0]);
+            sim.dead_for_good = Some(victims[0]);
+            let moved = |sim: &Sim| -> Vec<usize> {
+                let now = primary_of(sim);
+                (0..sim.nodes.len())
+                    .filter(|i| Some(*i) != sim.dead_for_good && now[*i] != before[*i])
+                    .collect()
+            };
+            // FAIL within a second or two, then the 5 s orphan delay, then gossip.
+            let end = sim.now + 12_000;
+            // Without migration, the whole window passes; with it, until every node sees the
+            // move.
+            sim.run_until_cond(end, |s| {
+                let m = moved(s);
+                allow
+                    && m.len() == 1
+                    && s.converged().is_ok()
+                    && (0..s.nodes.len()).filter(|v| s.alive(*v)).all(|v| {
+                        s.state(v).topology().node(&s.ids[m[0]]).map(|n| n.primary)
+                            == Some(Some(orphan))
+                    })
+            })
+            .unwrap();
+            sim.converged()
+                .unwrap_or_else(|e| panic!("seed {seed} allow {allow}: {e}"));
+            let m = moved(&sim);
+            if allow {
+                assert_eq!(m, vec![expected], "seed {seed}");
+                assert_eq!(sim.state(expected).my_primary(), Some(orphan));
+            } else {
+                assert!(m.is_empty(), "seed {seed}: {m:?} moved");
+            }
+            let dead = sim.ids[victims[0]];
+            assert!(sim
+                .state(expected)
+                .node_flags(&dead)
+                .is_some_and(|f| f.contains(NodeFlags::FAIL)));
+        }
+    }
+}

@@ -25,6 +25,13 @@
 //! - `HoldAcks`/`ResumeAcks`: the replication streams hold their acknowledgements, or
 //!   acknowledge again (`crate::repl::hold_acks`); after a hold the state machine is told the
 //!   offset votes must compare, which covers everything acknowledged before it.
+//! - `PauseWrites`: client writes are held (`super::pause`); a task waits until the writes
+//!   admitted before have run and been sealed, then reports the final offset to the state
+//!   machine (`ClusterState::writes_paused`), unless the pause ended meanwhile.
+//! - `ResumeWrites`: carried out last in its batch, after the `TopologyChanged` that usually
+//!   comes with it (the failover that ends a pause also moves the slots), so every shard has
+//!   the new snapshot before its held writes are routed: they get MOVED to the new primary
+//!   instead of running here.
 //!
 //! CLUSTER commands reach the driver with a cross-shard call to shard 0 ([`Driver::admin`] and
 //! the read-only views), so they are ordered with the bus inputs by shard 0's single thread.
@@ -150,6 +157,9 @@ pub struct Driver {
     wake_at: Cell<u64>,
     ticker_waker: Cell<Option<std::task::Waker>>,
     rearmed: Cell<bool>,
+    /// Bumped by every write pause and resume, so a quiesce task that finishes after its
+    /// pause ended reports nothing.
+    pause_generation: Cell<u64>,
 }
 
 impl Driver {
@@ -177,6 +187,7 @@ impl Driver {
             wake_at: Cell::new(u64::MAX),
             ticker_waker: Cell::new(None),
             rearmed: Cell::new(false),
+            pause_generation: Cell::new(0),
         });
         for l in boot.listeners {
             let d2 = d.clone();
@@ -373,6 +384,7 @@ impl Driver {
     }
 
     fn carry_out(self: &Rc<Self>, actions: Vec<Action>) {
+        let mut resume = false;
         for action in actions {
             match action {
                 Action::Persist => {
@@ -404,10 +416,8 @@ impl Driver {
                     }
                 }
                 Action::TopologyChanged => self.publish(),
-                Action::PauseWrites { .. } => {
-                    tracing::warn!("manual failover write pause requested: not supported yet");
-                }
-                Action::ResumeWrites => {}
+                Action::PauseWrites { until_ms } => self.pause_writes(until_ms),
+                Action::ResumeWrites => resume = true,
                 Action::HoldAcks => self.hold_acks(),
                 Action::ResumeAcks => {
                     if let Some(shard) = self.shard.upgrade() {
@@ -421,6 +431,39 @@ impl Driver {
                 } => self.deliver(sharded, channel, message),
                 Action::Log(event) => tracing::info!("cluster: {event}"),
             }
+        }
+        if resume {
+            self.resume_writes();
+        }
+    }
+
+    /// Manual failover, primary side: holds client writes, and once the writes admitted
+    /// before have run and been sealed, tells the state machine the final offset.
+    fn pause_writes(self: &Rc<Self>, until_ms: u64) {
+        let Some(shard) = self.shard.upgrade() else {
+            return;
+        };
+        let generation = self.pause_generation.get() + 1;
+        self.pause_generation.set(generation);
+        super::pause::pause(&shard.node, until_ms);
+        let d = self.clone();
+        monoio::spawn(async move {
+            let offset = super::pause::quiesce(&shard).await;
+            if d.pause_generation.get() != generation || !super::pause::paused(&shard.node) {
+                return;
+            }
+            tracing::info!(offset, "manual failover: client writes paused");
+            let now = d.now();
+            let actions = d.state.borrow_mut().writes_paused(now, offset);
+            d.carry_out(actions);
+        });
+    }
+
+    fn resume_writes(&self) {
+        self.pause_generation.set(self.pause_generation.get() + 1);
+        if let Some(shard) = self.shard.upgrade() {
+            super::pause::resume(&shard);
+            tracing::info!("manual failover: client writes resumed");
         }
     }
 

@@ -21,6 +21,7 @@
 //!   `crate::commands::cluster`.
 
 pub mod driver;
+pub mod pause;
 pub mod persist;
 pub mod render;
 pub mod routing;
@@ -67,7 +68,9 @@ pub struct Settings {
     pub replica_no_failover: bool,
     /// `cluster-replica-validity-factor`.
     pub replica_validity_factor: u64,
-    /// `cluster-migration-barrier` (replica migration is decided by the bus; kept for CONFIG).
+    /// `cluster-allow-replica-migration`.
+    pub allow_replica_migration: bool,
+    /// `cluster-migration-barrier`.
     pub migration_barrier: u64,
 }
 
@@ -87,6 +90,7 @@ impl Default for Settings {
             allow_pubsubshard_when_down: true,
             replica_no_failover: false,
             replica_validity_factor: 10,
+            allow_replica_migration: true,
             migration_barrier: 1,
         }
     }
@@ -120,6 +124,8 @@ impl Settings {
         c.require_full_coverage = self.require_full_coverage;
         c.replica_validity_factor = self.replica_validity_factor;
         c.replica_no_failover = self.replica_no_failover;
+        c.allow_replica_migration = self.allow_replica_migration;
+        c.migration_barrier = self.migration_barrier;
         // Election delays scale with the node timeout (issue 7: promotion within node timeout
         // + 500 ms). They only let the FAIL broadcast land before votes are asked (one hop:
         // whoever declares FAIL sends it to every node) and let the most up-to-date replica
@@ -149,11 +155,14 @@ pub struct ClientFlags {
     pub readonly: bool,
 }
 
-/// What one shard holds of the cluster: its routing snapshot, and on shard 0 the driver.
+/// What one shard holds of the cluster: its routing snapshot, its part of a write pause, and
+/// on shard 0 the driver.
 #[derive(Default)]
 pub struct ShardCluster {
     view: RefCell<Option<Rc<View>>>,
     driver: RefCell<Option<Rc<driver::Driver>>>,
+    /// This shard's part of a manual failover's write pause.
+    pub pause: pause::ShardPause,
 }
 
 impl ShardCluster {

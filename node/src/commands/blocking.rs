@@ -544,7 +544,10 @@ enum Attempt {
 }
 
 /// Runs a blocking command for a connection: attempt, and if nothing is there, wait (see the
-/// module documentation). `key_pos` are the positions of its keys in `argv`.
+/// module documentation). `key_pos` are the positions of its keys in `argv`. `admission`
+/// counts the command for a manual failover's write pause (`crate::cluster::pause`) during its
+/// first attempt only, the one that may pop at once: while it waits it holds nothing up, and
+/// once served its pop is part of the push that served it.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     spec: &'static BlockSpec,
@@ -555,6 +558,7 @@ pub async fn run(
     key_pos: &[usize],
     out: &mut Out,
     peer: &mut Peer<'_>,
+    admission: Option<crate::cluster::pause::Admission>,
 ) -> Ended {
     let Some(t_idx) = (spec.prepare)(out, argv) else {
         return Ended::Replied;
@@ -614,6 +618,7 @@ pub async fn run(
                 Attempt::Blocked(id)
             })
             .await;
+        drop(admission);
         let waiter = match attempt {
             Attempt::Replied(bytes) => {
                 reply.discard();
@@ -631,6 +636,9 @@ pub async fn run(
         client.info.blocked.set(false);
         return ended;
     }
+    // Keys on several shards: standalone mode only (cluster mode refuses CROSSSLOT), where
+    // writes are never paused.
+    drop(admission);
     wait_across(
         spec, shard, db, &owned, key_pos, &targets, deadline, out, peer, client,
     )

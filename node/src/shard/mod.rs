@@ -147,6 +147,9 @@ pub struct NodeShared {
     pub slowlog_next_id: AtomicU64,
     /// The node's replication identity and offsets (`crate::repl`).
     pub repl: crate::repl::NodeRepl,
+    /// Manual failover: client writes wait until this bus-clock ms (0: no pause), see
+    /// `crate::cluster::pause`.
+    pub write_pause_until_ms: AtomicU64,
 }
 
 impl NodeShared {
@@ -179,6 +182,7 @@ impl NodeShared {
             monitors_total: AtomicUsize::new(0),
             slowlog_next_id: AtomicU64::new(0),
             repl: crate::repl::NodeRepl::new(shards),
+            write_pause_until_ms: AtomicU64::new(0),
         })
     }
 
