@@ -454,3 +454,18 @@ fn replica_migrates_to_orphaned_primary() {
         }
     }
 }
+
+/// Known gap (issue 7, left open): in sync mode with three primaries and two replicas each,
+/// the election can promote the replica holding less of its primary's stream while the other
+/// acknowledged more, losing an acknowledged write on about 1% of seeds
+/// (`scenario::with_two_replicas_per_primary` names them). A fix must make the candidate
+/// compare itself with enough siblings (with k = min-replicas-ack of r replicas, r - k + 1
+/// statements including its own), not only win the primaries' votes. Run it with `--ignored`.
+#[test]
+#[ignore = "known gap: sync mode with several replicas per primary among three primaries"]
+fn sync_mode_two_replicas_per_primary_known_gap() {
+    scenario::with_two_replicas_per_primary(|| {
+        run_scenario_seeds(Scenario::PrimaryCrash);
+        run_scenario_seeds(Scenario::PrimaryPartitioned);
+    });
+}
