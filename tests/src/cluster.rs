@@ -132,6 +132,30 @@ pub fn index_of(nodes: &[Node], id: &str) -> usize {
         .unwrap_or_else(|| panic!("no node has id {id}"))
 }
 
+/// The line of the primary serving `slot`, in `lines`.
+pub fn owner_of(lines: &[NodeLine], slot: u16) -> &NodeLine {
+    lines
+        .iter()
+        .find(|l| l.has_flag("master") && l.owns(slot))
+        .unwrap_or_else(|| panic!("nobody serves slot {slot}: {lines:?}"))
+}
+
+/// (primary, replica) indexes of the replica set serving slot 0, once the replica's link is up.
+pub fn shard_of_slot_zero(nodes: &[Node]) -> (usize, usize) {
+    let lines = nodes[0].nodes();
+    let primary = owner_of(&lines, 0).id.clone();
+    let replica = lines
+        .iter()
+        .find(|l| l.primary == primary)
+        .map(|l| l.id.clone())
+        .expect("the primary of slot 0 has a replica");
+    let (p, r) = (index_of(nodes, &primary), index_of(nodes, &replica));
+    crate::wait::until("the replica's link to come up", SETTLE_DEADLINE, || {
+        nodes[r].replicates(&nodes[p]).then_some(())
+    });
+    (p, r)
+}
+
 /// One CLUSTER NODES line.
 #[derive(Debug, Clone)]
 pub struct NodeLine {

@@ -8,7 +8,7 @@
 //! every wait has a deadline.
 
 use corekey_tests::client::{Conn, Reply};
-use corekey_tests::cluster::{self, index_of, Node, NodeLine};
+use corekey_tests::cluster::{self, index_of, owner_of, shard_of_slot_zero, Node, NodeLine};
 use corekey_tests::slot::key_slot;
 use corekey_tests::wait;
 use std::path::PathBuf;
@@ -28,30 +28,6 @@ fn three_by_one(cores: usize) -> Option<(Vec<Node>, PathBuf)> {
     cluster::create(&cli, &nodes, 1);
     cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
     Some((nodes, cli))
-}
-
-/// The line of the primary serving `slot`, in `lines`.
-fn owner_of(lines: &[NodeLine], slot: u16) -> &NodeLine {
-    lines
-        .iter()
-        .find(|l| l.has_flag("master") && l.owns(slot))
-        .unwrap_or_else(|| panic!("nobody serves slot {slot}: {lines:?}"))
-}
-
-/// (primary, replica) indexes of the replica set serving slot 0, once the replica's link is up.
-fn shard_of_slot_zero(nodes: &[Node]) -> (usize, usize) {
-    let lines = nodes[0].nodes();
-    let primary = owner_of(&lines, 0).id.clone();
-    let replica = lines
-        .iter()
-        .find(|l| l.primary == primary)
-        .map(|l| l.id.clone())
-        .expect("the primary of slot 0 has a replica");
-    let (p, r) = (index_of(nodes, &primary), index_of(nodes, &replica));
-    wait::until("the replica's link to come up", DEADLINE, || {
-        nodes[r].replicates(&nodes[p]).then_some(())
-    });
-    (p, r)
 }
 
 /// `n` keys named `{prefix}:{i}` that the primary `line` serves (spread over its shards).

@@ -516,25 +516,8 @@ fn failover_promotes_the_replica_and_keeps_acknowledged_writes() {
     cluster::create(&cli, &nodes, 1);
     cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
 
-    // Which node is a primary, and which replica follows it.
-    let lines = nodes[0].nodes();
-    let primary_id = lines
-        .iter()
-        .find(|l| l.has_flag("master") && !l.slots.is_empty())
-        .map(|l| l.id.clone())
-        .expect("a primary with slots");
-    let replica_id = lines
-        .iter()
-        .find(|l| l.primary == primary_id)
-        .map(|l| l.id.clone())
-        .expect("the primary has a replica");
-    let by_id = |id: &str| nodes.iter().position(|n| n.id() == id).expect("node by id");
-    let (pi, ri) = (by_id(&primary_id), by_id(&replica_id));
-    wait::until("the replica's link to come up", SYNC_DEADLINE, || {
-        let mut r = nodes[ri].client();
-        (info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up"))
-            .then_some(())
-    });
+    // Which node is a primary, and which replica follows it (its link up).
+    let (pi, ri) = cluster::shard_of_slot_zero(&nodes);
 
     // Write through the cluster, then make every primary wait for its replica.
     let keys: Vec<String> = (0..300).map(|i| format!("fo:{i}")).collect();
@@ -953,24 +936,7 @@ fn failover_under_load(cli: &std::path::Path, rep: usize, mode: AckMode) {
     let mut nodes = Node::start_many(6, 1, &args);
     cluster::create(cli, &nodes, 1);
     cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
-    let lines = nodes[0].nodes();
-    let primary_id = lines
-        .iter()
-        .find(|l| l.has_flag("master") && !l.slots.is_empty())
-        .map(|l| l.id.clone())
-        .expect("a primary with slots");
-    let replica_id = lines
-        .iter()
-        .find(|l| l.primary == primary_id)
-        .map(|l| l.id.clone())
-        .expect("the primary has a replica");
-    let by_id = |id: &str| nodes.iter().position(|n| n.id() == id).expect("node by id");
-    let (pi, ri) = (by_id(&primary_id), by_id(&replica_id));
-    wait::until("the replica's link to come up", SYNC_DEADLINE, || {
-        let mut r = nodes[ri].client();
-        (info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up"))
-            .then_some(())
-    });
+    let (pi, ri) = cluster::shard_of_slot_zero(&nodes);
     // A hash tag the primary serves, so every write goes to it.
     let mut pc = nodes[pi].client();
     let tag = (0..1000)
