@@ -219,6 +219,23 @@ fn yes_no(b: bool) -> Vec<u8> {
     }
 }
 
+/// A yes/no directive kept in one `Config` field, not protected.
+macro_rules! bool_directive {
+    ($name:literal, mutable: $mutable:literal, $($field:ident).+) => {
+        Directive {
+            name: $name,
+            kind: Kind::Bool,
+            mutable: $mutable,
+            protected: false,
+            set: |c, a| {
+                c.$($field).+ = yes(a);
+                Ok(())
+            },
+            get: |c| yes_no(c.$($field).+),
+        }
+    };
+}
+
 /// Every directive corekey knows, with Valkey's names.
 pub static DIRECTIVES: &[Directive] = &[
     Directive {
@@ -533,17 +550,7 @@ pub static DIRECTIVES: &[Directive] = &[
         },
         get: |c| c.repl.backlog_size.to_string().into_bytes(),
     },
-    Directive {
-        name: "cluster-enabled",
-        kind: Kind::Bool,
-        mutable: false,
-        protected: false,
-        set: |c, a| {
-            c.cluster.enabled = yes(a);
-            Ok(())
-        },
-        get: |c| yes_no(c.cluster.enabled),
-    },
+    bool_directive!("cluster-enabled", mutable: false, cluster.enabled),
     Directive {
         name: "cluster-config-file",
         kind: Kind::Str,
@@ -635,50 +642,10 @@ pub static DIRECTIVES: &[Directive] = &[
         },
         get: |c| c.cluster.announce_hostname.clone().into_bytes(),
     },
-    Directive {
-        name: "cluster-require-full-coverage",
-        kind: Kind::Bool,
-        mutable: true,
-        protected: false,
-        set: |c, a| {
-            c.cluster.require_full_coverage = yes(a);
-            Ok(())
-        },
-        get: |c| yes_no(c.cluster.require_full_coverage),
-    },
-    Directive {
-        name: "cluster-allow-reads-when-down",
-        kind: Kind::Bool,
-        mutable: true,
-        protected: false,
-        set: |c, a| {
-            c.cluster.allow_reads_when_down = yes(a);
-            Ok(())
-        },
-        get: |c| yes_no(c.cluster.allow_reads_when_down),
-    },
-    Directive {
-        name: "cluster-allow-pubsubshard-when-down",
-        kind: Kind::Bool,
-        mutable: true,
-        protected: false,
-        set: |c, a| {
-            c.cluster.allow_pubsubshard_when_down = yes(a);
-            Ok(())
-        },
-        get: |c| yes_no(c.cluster.allow_pubsubshard_when_down),
-    },
-    Directive {
-        name: "cluster-replica-no-failover",
-        kind: Kind::Bool,
-        mutable: true,
-        protected: false,
-        set: |c, a| {
-            c.cluster.replica_no_failover = yes(a);
-            Ok(())
-        },
-        get: |c| yes_no(c.cluster.replica_no_failover),
-    },
+    bool_directive!("cluster-require-full-coverage", mutable: true, cluster.require_full_coverage),
+    bool_directive!("cluster-allow-reads-when-down", mutable: true, cluster.allow_reads_when_down),
+    bool_directive!("cluster-allow-pubsubshard-when-down", mutable: true, cluster.allow_pubsubshard_when_down),
+    bool_directive!("cluster-replica-no-failover", mutable: true, cluster.replica_no_failover),
     Directive {
         name: "cluster-replica-validity-factor",
         kind: Kind::Int {
@@ -707,17 +674,7 @@ pub static DIRECTIVES: &[Directive] = &[
         },
         get: |c| c.cluster.replica_validity_factor.to_string().into_bytes(),
     },
-    Directive {
-        name: "cluster-allow-replica-migration",
-        kind: Kind::Bool,
-        mutable: true,
-        protected: false,
-        set: |c, a| {
-            c.cluster.allow_replica_migration = yes(a);
-            Ok(())
-        },
-        get: |c| yes_no(c.cluster.allow_replica_migration),
-    },
+    bool_directive!("cluster-allow-replica-migration", mutable: true, cluster.allow_replica_migration),
     Directive {
         name: "cluster-migration-barrier",
         kind: Kind::Int {
