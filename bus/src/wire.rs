@@ -39,7 +39,8 @@ use crate::topology::{NodeFlags, NodeId, ShardId, SlotBitmap, ID_BYTES};
 /// First bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"CKbs";
 /// The version this code writes and the only one it reads.
-pub const WIRE_VERSION: u8 = 1;
+/// (2: the sender's per-stream offsets.)
+pub const WIRE_VERSION: u8 = 2;
 /// Bytes before the body.
 pub const FRAME_HEADER_BYTES: usize = 16;
 /// Largest frame, header included. A peer announcing more is cut off before its body is read.
@@ -56,6 +57,8 @@ pub const MAX_GOSSIP_ENTRIES: usize = 128;
 pub const MAX_IP_LEN: usize = 46;
 /// Longest announced hostname.
 pub const MAX_HOSTNAME_LEN: usize = 255;
+/// Most per-stream offsets a sender announces (one stream per core of its primary).
+pub const MAX_STREAMS: usize = 1024;
 
 const SLOT_WORDS: usize = SLOT_COUNT as usize / 64;
 /// Largest encoded slot set: the tag and the raw bitmap (a run list is used only when shorter).
@@ -104,6 +107,9 @@ pub struct SenderInfo {
     pub config_epoch: u64,
     /// The sender's replication offset.
     pub repl_offset: u64,
+    /// The sender's offset on each stream of its primary (or its own, for a primary); they
+    /// sum to `repl_offset`. At most [`MAX_STREAMS`].
+    pub stream_offsets: Vec<u64>,
     /// The sender's own flags (primary or replica, nofailover); MYSELF is never sent.
     pub flags: NodeFlags,
     /// For a replica, its primary.
@@ -429,6 +435,11 @@ fn put_sender(out: &mut Vec<u8>, s: &SenderInfo) {
     put_u64(out, s.current_epoch);
     put_u64(out, s.config_epoch);
     put_u64(out, s.repl_offset);
+    let streams = &s.stream_offsets[..s.stream_offsets.len().min(MAX_STREAMS)];
+    put_u16(out, streams.len() as u16);
+    for o in streams {
+        put_u64(out, *o);
+    }
     put_u16(out, s.flags.bits());
     match &s.primary {
         Some(p) => {
@@ -593,6 +604,13 @@ fn read_sender(r: &mut Reader<'_>) -> Result<SenderInfo, WireError> {
         current_epoch: r.u64()?,
         config_epoch: r.u64()?,
         repl_offset: r.u64()?,
+        stream_offsets: {
+            let n = usize::from(r.u16()?);
+            if n > MAX_STREAMS {
+                return Err(WireError::Malformed("stream count"));
+            }
+            (0..n).map(|_| r.u64()).collect::<Result<_, _>>()?
+        },
         flags: NodeFlags::from_bits_truncate(r.u16()?),
         primary: match r.u8()? {
             0 => None,
@@ -747,6 +765,7 @@ mod tests {
             current_epoch: rng.next_u64(),
             config_epoch: rng.next_u64(),
             repl_offset: rng.next_u64(),
+            stream_offsets: (0..rng.below(4)).map(|_| rng.next_u64()).collect(),
             flags: NodeFlags::PRIMARY,
             primary: if rng.chance(500) {
                 Some(NodeId::random(&mut rng))

@@ -177,6 +177,7 @@ impl ClusterState {
             let node = self.nodes.get_mut(&s).expect("sender is known");
             node.data_received_ms = now_ms;
             node.repl_offset = hdr.repl_offset;
+            node.stream_offsets.clone_from(&hdr.stream_offsets);
             if !info.outbound && node.inbound_link != Some(link) {
                 node.inbound_link = Some(link);
                 if let Some(l) = self.links.get_mut(&link) {
@@ -499,6 +500,7 @@ impl ClusterState {
             node.config_epoch = hdr.config_epoch;
         }
         node.repl_offset = hdr.repl_offset;
+        node.stream_offsets.clone_from(&hdr.stream_offsets);
         node.data_received_ms = now_ms;
         self.observe_epoch(hdr.current_epoch);
         for link in [node.link, node.inbound_link].into_iter().flatten() {

@@ -145,6 +145,10 @@ pub struct ClusterConfig {
     /// Let replicas vote when fewer than three primaries serve slots (see [`election`]). Off, the
     /// node behaves as Valkey: only primaries vote.
     pub small_cluster_voting: bool,
+    /// `min-replicas-ack` (sync mode): a write is acknowledged once this many replicas hold
+    /// it. Elections then need offset statements from enough replicas that one of them holds
+    /// every acknowledged write (see [`election`]); 0 is no sync mode.
+    pub sync_replicas: usize,
 }
 
 impl ClusterConfig {
@@ -168,6 +172,7 @@ impl ClusterConfig {
             failover_rank_delay_ms: 1000,
             failover_min_auth_timeout_ms: 2000,
             small_cluster_voting: true,
+            sync_replicas: 0,
         }
     }
 }
@@ -233,6 +238,17 @@ pub enum Action {
     HoldAcks,
     /// Acknowledge the stream again, at once (writes may be waiting for it in sync mode).
     ResumeAcks,
+    /// Replica whose primary failed: fetch what a sibling replica holds beyond us on the
+    /// listed streams of our primary, from that sibling's copy of those streams (a partial
+    /// resync against its backlog; never a full one, which would drop what we hold), and keep
+    /// following it there until the next `CatchUp`. `from: None` ends any catch-up. A sibling
+    /// ahead on a stream refuses its vote (or statement) until we hold as much (see
+    /// [`election`]): with more than one stream, two replicas can each hold acknowledged
+    /// writes the other lacks, and this is how a candidate comes to hold both.
+    CatchUp {
+        /// The sibling's client address and port, and the streams to fetch.
+        from: Option<CatchUpSource>,
+    },
     /// A message PUBLISHed (SPUBLISHed when `sharded`) on another node: deliver it to this
     /// node's subscribers, on every shard, without sending it on.
     Deliver {
@@ -245,6 +261,19 @@ pub enum Action {
     },
     /// Something worth a log line.
     Log(Event),
+}
+
+/// Where [`Action::CatchUp`] fetches from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatchUpSource {
+    /// The sibling replica.
+    pub node: NodeId,
+    /// Its client address.
+    pub ip: String,
+    /// Its client port.
+    pub port: u16,
+    /// Our primary's streams (indexes) on which it holds more than we do.
+    pub streams: Vec<usize>,
 }
 
 /// Log-worthy events (the driver maps them to `tracing`). Tests and the simulator read them too.
@@ -438,6 +467,8 @@ pub(crate) struct Node {
     pub(crate) fail_time_ms: u64,
     pub(crate) voted_time_ms: Option<u64>,
     pub(crate) repl_offset: u64,
+    /// Its offset on each stream of its primary (replicas), as it last announced them.
+    pub(crate) stream_offsets: Vec<u64>,
     /// Our outbound link to it.
     pub(crate) link: Option<LinkId>,
     /// Its latest inbound link to us.
@@ -466,6 +497,7 @@ impl Node {
             fail_time_ms: 0,
             voted_time_ms: None,
             repl_offset: 0,
+            stream_offsets: Vec::new(),
             link: None,
             inbound_link: None,
             fail_reports: BTreeMap::new(),
@@ -536,8 +568,10 @@ pub struct ClusterState {
     links: BTreeMap<LinkId, LinkInfo>,
     next_link: u64,
     tick_count: u64,
-    /// Replication offset of this node (driver-fed).
+    /// Replication offset of this node (driver-fed): the sum of `stream_offsets`.
     repl_offset: u64,
+    /// Our offset on each of our primary's streams (driver-fed; elections compare these).
+    stream_offsets: Vec<u64>,
     /// Replica: last time we heard from our primary's replication stream (driver-fed).
     repl_last_contact_ms: Option<u64>,
     election: election::ElectionState,
@@ -672,6 +706,7 @@ impl ClusterState {
             next_link: 1,
             tick_count: 0,
             repl_offset: 0,
+            stream_offsets: Vec::new(),
             repl_last_contact_ms: None,
             election: election::ElectionState::default(),
             manual: election::ManualFailover::default(),
@@ -748,12 +783,16 @@ impl ClusterState {
         self.finish(now_ms)
     }
 
-    /// Tells the state machine this node's replication offset and, for a replica, when it last
-    /// heard from its primary (`None`: not tracked, the data-age rule is skipped). While
-    /// acknowledgements are held ([`Action::HoldAcks`]) the offset must be at least everything
-    /// acknowledged to the primary: votes compare it with the candidate's.
-    pub fn set_replication(&mut self, offset: u64, last_primary_contact_ms: Option<u64>) {
-        self.repl_offset = offset;
+    /// Tells the state machine this node's replication offsets, one per stream of its primary
+    /// (a primary: of its own streams; one stream is a node of one core), and, for a replica,
+    /// when it last heard from its primary (`None`: not tracked, the data-age rule is skipped).
+    /// While acknowledgements are held ([`Action::HoldAcks`]) each offset must be at least
+    /// everything acknowledged to the primary on that stream: votes compare them with the
+    /// candidate's, stream by stream.
+    pub fn set_replication(&mut self, offsets: &[u64], last_primary_contact_ms: Option<u64>) {
+        self.stream_offsets.clear();
+        self.stream_offsets.extend_from_slice(offsets);
+        self.repl_offset = offsets.iter().sum();
         self.repl_last_contact_ms = last_primary_contact_ms;
     }
 
@@ -1113,6 +1152,7 @@ impl ClusterState {
             current_epoch: self.current_epoch,
             config_epoch: self.node_epoch_of(&self.myself),
             repl_offset: self.repl_offset,
+            stream_offsets: self.stream_offsets.clone(),
             flags,
             primary: primary.map(|p| p.id),
             shard_id: me.shard_id,

@@ -526,8 +526,8 @@ fn manual_failover_and_takeover() {
     h.admin(1, AdminOp::Replicate(p)).unwrap();
     h.admin(2, AdminOp::Replicate(p)).unwrap();
     h.run(2000);
-    h.nodes[0].set_replication(500, None);
-    h.nodes[1].set_replication(400, Some(h.now));
+    h.nodes[0].set_replication(&[500], None);
+    h.nodes[1].set_replication(&[400], Some(h.now));
     h.admin(1, AdminOp::Failover(FailoverMode::Default))
         .unwrap();
     h.run(300);
@@ -536,7 +536,7 @@ fn manual_failover_and_takeover() {
         .iter()
         .any(|(n, a)| *n == 0 && matches!(a, Action::PauseWrites { .. })));
     assert!(!h.nodes[1].is_primary(), "must wait for the paused offset");
-    h.nodes[1].set_replication(500, Some(h.now));
+    h.nodes[1].set_replication(&[500], Some(h.now));
     h.run(1000);
     assert!(h.nodes[1].is_primary());
     assert_eq!(h.nodes[0].my_primary(), Some(h.id(1)));
@@ -570,21 +570,21 @@ fn manual_failover_waits_for_the_pause_to_hold() {
     h.admin(1, AdminOp::Replicate(p)).unwrap();
     h.admin(2, AdminOp::Replicate(p)).unwrap();
     h.run(2000);
-    h.nodes[0].set_replication(500, None);
-    h.nodes[1].set_replication(500, Some(h.now));
+    h.nodes[0].set_replication(&[500], None);
+    h.nodes[1].set_replication(&[500], Some(h.now));
     h.admin(1, AdminOp::Failover(FailoverMode::Default))
         .unwrap();
     h.run(2000);
     assert_eq!(h.pauses, vec![0], "the primary asked its driver to pause");
     assert!(!h.nodes[1].is_primary(), "won before the pause held");
     // Writes admitted before the pause finished: the final offset is 600.
-    h.nodes[0].set_replication(600, None);
+    h.nodes[0].set_replication(&[600], None);
     h.pauses.clear();
     h.confirm_pause(0);
     h.drain();
     h.run(500);
     assert!(!h.nodes[1].is_primary(), "won without the last writes");
-    h.nodes[1].set_replication(600, Some(h.now));
+    h.nodes[1].set_replication(&[600], Some(h.now));
     h.run(1000);
     assert!(h.nodes[1].is_primary());
     assert_eq!(h.nodes[0].my_primary(), Some(h.id(1)));

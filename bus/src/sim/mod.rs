@@ -829,6 +829,7 @@ impl Sim {
             }
             Action::HoldAcks => self.nodes[i].acks_held = true,
             Action::ResumeAcks => self.nodes[i].acks_held = false,
+            Action::CatchUp { .. } => {}
             // No run asks for a manual failover (the only source of pauses), so no pause
             // needs reporting with `writes_paused`; the unit tests cover that exchange.
             Action::PauseWrites { .. } | Action::ResumeWrites | Action::Deliver { .. } => {}
@@ -990,7 +991,7 @@ impl Sim {
         node.state
             .as_mut()
             .expect("alive")
-            .set_replication(offset, contact);
+            .set_replication(&[offset], contact);
         Ok(())
     }
 
