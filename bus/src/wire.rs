@@ -188,10 +188,15 @@ pub enum Body {
         /// electorate refuse (see `cluster::election`).
         electorate_digest: u64,
     },
-    /// A vote for the sender's election in `epoch`.
+    /// A vote for the sender's election in `epoch` (`vote`), and/or, from a sibling replica,
+    /// its statement that the candidate holds all of their primary's streams it holds (see
+    /// `cluster::election`). A statement alone (`vote: false`) is never counted as a vote.
     AuthAck {
-        /// The election epoch this vote is for.
+        /// The election epoch this answer is for.
         epoch: u64,
+        /// A vote (the sender is a member of the electorate and recorded it), not only a
+        /// statement.
+        vote: bool,
     },
     /// A replica asks its primary to pause writes for a manual failover.
     MfStart,
@@ -378,7 +383,10 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
             out.push(u8::from(*force_ack));
             put_u64(out, *electorate_digest);
         }
-        Body::AuthAck { epoch } => put_u64(out, *epoch),
+        Body::AuthAck { epoch, vote } => {
+            put_u64(out, *epoch);
+            out.push(u8::from(*vote));
+        }
         Body::MfStart => {}
         Body::Publish {
             sharded,
@@ -435,9 +443,8 @@ fn put_sender(out: &mut Vec<u8>, s: &SenderInfo) {
     put_u64(out, s.current_epoch);
     put_u64(out, s.config_epoch);
     put_u64(out, s.repl_offset);
-    let streams = &s.stream_offsets[..s.stream_offsets.len().min(MAX_STREAMS)];
-    put_u16(out, streams.len() as u16);
-    for o in streams {
+    put_u16(out, s.stream_offsets.len().min(MAX_STREAMS) as u16);
+    for o in s.stream_offsets.iter().take(MAX_STREAMS) {
         put_u64(out, *o);
     }
     put_u16(out, s.flags.bits());
@@ -576,7 +583,10 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Message, usize)>, WireError> {
             force_ack: r.bool()?,
             electorate_digest: r.u64()?,
         },
-        7 => Body::AuthAck { epoch: r.u64()? },
+        7 => Body::AuthAck {
+            epoch: r.u64()?,
+            vote: r.bool()?,
+        },
         8 => Body::MfStart,
         9 => {
             let sharded = r.bool()?;
@@ -815,7 +825,10 @@ mod tests {
                 force_ack: true,
                 electorate_digest: 77,
             },
-            Body::AuthAck { epoch: 12 },
+            Body::AuthAck {
+                epoch: 12,
+                vote: true,
+            },
             Body::MfStart,
             Body::Publish {
                 sharded: seed % 2 == 1,

@@ -93,7 +93,7 @@
 //! acknowledged: [`Action::HoldAcks`]) while any of these is true:
 //!
 //! 1. P is FAIL in its view;
-//! 2. it voted for a replica of P (`AckHold`) and that election may still be won or its win
+//! 2. it voted for (or stated to) a replica of P (`AckHold`) and that election may still be won or its win
 //!    not yet known: until the election timeout has passed since the vote, plus a tenth for
 //!    clocks that run at different rates, *and* a message from the candidate has arrived
 //!    since then showing it still a replica of P (one that won would say so; a candidate we
@@ -104,22 +104,50 @@
 //! When none is true it acknowledges again ([`Action::ResumeAcks`]), at once, so writes waiting
 //! in sync mode go on. A replica that follows a new primary is under none of them for it.
 //!
-//! Why that is enough: a vote for a replica of P needs P FAIL in the voter's view (unless
-//! forced), so the hold is in force in an earlier batch than any vote it casts, and a sibling
-//! votes only while it is (`acks_held`). The driver then feeds an offset no smaller than
-//! anything it acknowledged ([`ClusterState::set_replication`]), so the up-to-date rule
-//! compares everything the voter will ever have acknowledged to P by the time the election
-//! ends: the winner announced at least that much, and its own acknowledgements never exceed
-//! what it holds. This covers every write P acknowledged when the winner needs every other
-//! replica of P to vote for it: a single replica set with two or three replicas (quorum 2 of
-//! 3, 3 of 4; P never votes for its replacement). With more replicas, or in Primaries mode
-//! with several replicas per primary, a replica that did not vote is not compared, and ranks
-//! only make the most up-to-date one ask first, as in Valkey. Forced and manual failovers,
-//! and voters that may not fail over themselves, skip the up-to-date rule (see `maybe_vote`).
+//! Why that is enough: a vote or statement for a replica of P needs P FAIL in the sender's
+//! view (unless forced), so the hold is in force in an earlier batch than any vote or
+//! statement it sends, and a sibling answers only while it holds (`acks_held`). The driver
+//! then feeds offsets no smaller than anything it acknowledged
+//! ([`ClusterState::set_replication`]), so the up-to-date rule compares everything the sibling
+//! will ever have acknowledged to P by the time the election ends.
+//!
+//! # Streams: offsets compared stream by stream, and catch-up
+//!
+//! A node with several cores replicates one stream per shard of its primary, and a write is
+//! acknowledged once enough replicas acknowledged its stream. Offsets are therefore compared
+//! stream by stream: a sibling refuses a candidate that holds less of *any* stream than it
+//! does (a sum could hide one stream's acknowledged writes behind another stream's surplus).
+//! That alone is safe but not live: replica R1 may be ahead on stream 0 and R2 on stream 1,
+//! each holding acknowledged writes the other lacks, and then each refuses the other. So a
+//! replica whose primary is FAIL fetches what a reachable sibling holds beyond it
+//! ([`Action::CatchUp`]: a partial resync of those streams from the sibling's backlog, which
+//! holds the primary's frames at the primary's offsets), and does not ask for votes while a
+//! sibling it can reach is ahead. After the fetch it holds the maximum of both on every stream.
+//! A sibling that refuses sends the candidate a pong, so it learns what to fetch.
+//!
+//! # Statements: every shape, not only the ones where siblings vote
+//!
+//! The up-to-date rule only binds the siblings whose answers the candidate needs. With one
+//! primary and two or three replicas their votes are needed anyway; with three or more
+//! primaries (only primaries vote) or more replicas, a sibling holding acknowledged writes
+//! could be left out. So every sibling answers a candidate's request, with a vote when it is
+//! a member of the electorate and a *statement* otherwise (`AuthAck` with `vote: false`, never
+//! counted as a vote, needing no persisted epoch): the same checks as the up-to-date rule, and
+//! the same acknowledgement hold. A candidate wins only with statements from enough replicas of
+//! its primary, itself included: with `min-replicas-ack` k of r replicas, r − k + 1 (each
+//! acknowledged write is on k replicas, so one of the r − k + 1 holds it, and the candidate
+//! holds at least what that one holds); without sync mode, every sibling not FAIL in its view,
+//! so writes acknowledged through `WAIT` survive a primary's failure (a primary and a replica
+//! failing together then fail over as in Valkey). Where siblings do not vote, a candidate
+//! first collects statements in a round of its own (a new epoch, so a late statement from an
+//! earlier round is told apart), then asks for votes; a sibling that is a candidate itself
+//! states only for one that ranks before it, and stands down. Without that round two siblings
+//! asking at once split the primaries' votes and retry seconds later. Forced and manual
+//! failovers need no statements and skip the up-to-date rule.
 
 use std::collections::BTreeSet;
 
-use super::{Action, ClusterState, Event, LinkId, MANUAL_FAILOVER_TIMEOUT_MS};
+use super::{Action, CatchUpSource, ClusterState, Event, LinkId, MANUAL_FAILOVER_TIMEOUT_MS};
 use crate::topology::{NodeFlags, NodeId};
 use crate::wire::{Body, SenderInfo};
 
@@ -175,18 +203,25 @@ pub(crate) struct ElectionState {
     rank: u32,
     /// Vote requests sent for `epoch`.
     sent: bool,
+    /// Statement requests sent to our siblings, in `pre_epoch` (before the vote requests when
+    /// our siblings do not vote; see "Statements" in the module docs).
+    pre_sent: bool,
+    /// The epoch our statement requests went out in; statements for another are stale.
+    pre_epoch: u64,
     /// When the vote requests last went out (local ms).
     asked_ms: u64,
     expired_logged: bool,
     epoch: u64,
     electorate: Option<Electorate>,
     votes: BTreeSet<NodeId>,
+    /// Sibling replicas that said they hold nothing of our primary's streams we lack.
+    statements: BTreeSet<NodeId>,
 }
 
 impl ElectionState {
     /// When a scheduled election asks for votes, if it has not yet.
     pub(super) fn pending_start_ms(&self) -> Option<u64> {
-        self.auth_time_ms.filter(|_| !self.sent)
+        self.auth_time_ms.filter(|_| !self.sent && !self.pre_sent)
     }
 
     /// When a running election asks the members that have not voted again (before it expires
@@ -194,7 +229,7 @@ impl ElectionState {
     pub(super) fn next_ask_ms(&self, interval_ms: u64, auth_timeout_ms: u64) -> Option<u64> {
         let at = self.asked_ms + interval_ms;
         let end = self.auth_time_ms? + auth_timeout_ms;
-        (self.sent && at <= end).then_some(at)
+        ((self.sent || self.pre_sent) && at <= end).then_some(at)
     }
 }
 
@@ -361,7 +396,7 @@ impl ClusterState {
         };
 
         // Better offsets may have arrived since we computed our delay.
-        if !self.election.sent && self.manual.end_ms.is_none() {
+        if !self.election.sent && !self.election.pre_sent && self.manual.end_ms.is_none() {
             let rank = self.replica_rank();
             if rank != self.election.rank {
                 let delta = (i64::from(rank) - i64::from(self.election.rank))
@@ -386,7 +421,33 @@ impl ClusterState {
             return;
         }
 
+        if !self.election.sent && self.catch_up.is_some() && self.manual.end_ms.is_none() {
+            // A sibling holds more of some stream: it would refuse us until we fetched it,
+            // and asking now could split the votes with that sibling's own election.
+            return;
+        }
+        if !self.election.sent && self.statements_first() {
+            if !self.election.pre_sent {
+                // A round of its own, in a new epoch: a statement answers exactly this round.
+                self.current_epoch += 1;
+                self.dirty_persist = true;
+                self.election.pre_sent = true;
+                self.election.pre_epoch = self.current_epoch;
+                self.ask_siblings(now_ms);
+                return;
+            }
+            if !self.statements_suffice() {
+                if now_ms.saturating_sub(self.election.asked_ms) >= self.cfg.failover_fixed_delay_ms
+                {
+                    self.ask_siblings(now_ms);
+                }
+                return;
+            }
+        }
         if !self.election.sent {
+            if !self.election.pre_sent {
+                self.election.pre_epoch = self.current_epoch + 1;
+            }
             self.current_epoch += 1;
             let epoch = self.current_epoch;
             let electorate = self.electorate();
@@ -417,13 +478,46 @@ impl ClusterState {
             .electorate
             .as_ref()
             .map_or(usize::MAX, |e| e.quorum());
-        if self.election.votes.len() >= quorum {
+        if self.election.votes.len() >= quorum && self.statements_suffice() {
             let epoch = self.election.epoch;
             if self.me().config_epoch < epoch {
                 self.me_mut().config_epoch = epoch;
             }
             self.log(Event::ElectionWon { epoch });
             self.replace_my_primary(now_ms);
+        }
+    }
+
+    /// Whether our siblings must state their offsets before we ask for votes: they are not
+    /// members of the electorate (three or more primaries vote), so their statements would
+    /// otherwise race with the primaries' votes, and two siblings asking at once would split
+    /// the primaries' votes between them (ranks only order them by gossiped offsets, which
+    /// catch-up changes under way). Manual failovers skip statements.
+    fn statements_first(&self) -> bool {
+        self.manual.end_ms.is_none()
+            && self.statements_needed() > 1
+            && !self.electorate().members.contains(&self.myself)
+    }
+
+    /// Asks the siblings that have not stated yet, in `pre_epoch` (no member of the electorate
+    /// hears it: it is not a vote request).
+    fn ask_siblings(&mut self, now_ms: u64) {
+        let digest = self.electorate().digest();
+        let targets: Vec<LinkId> = self
+            .siblings()
+            .filter(|n| !self.election.statements.contains(&n.id))
+            .filter_map(|n| n.link)
+            .filter(|l| self.links.get(l).is_some_and(|i| i.up))
+            .collect();
+        self.election.asked_ms = now_ms;
+        for link in targets {
+            self.send(
+                link,
+                Body::AuthRequest {
+                    force_ack: false,
+                    electorate_digest: digest,
+                },
+            );
         }
     }
 
@@ -438,10 +532,19 @@ impl ClusterState {
             return;
         };
         let digest = electorate.digest();
-        let targets: Vec<LinkId> = electorate
+        let unanswered_siblings = self
+            .siblings()
+            .map(|n| n.id)
+            .filter(|id| !self.election.statements.contains(id));
+        let mut ask: BTreeSet<NodeId> = electorate
             .members
             .iter()
-            .filter(|m| **m != self.myself && !self.election.votes.contains(*m))
+            .copied()
+            .filter(|m| *m != self.myself && !self.election.votes.contains(m))
+            .collect();
+        ask.extend(unanswered_siblings.collect::<Vec<_>>());
+        let targets: Vec<LinkId> = ask
+            .iter()
             .filter_map(|m| self.nodes.get(m)?.link)
             .filter(|l| self.links.get(l).is_some_and(|i| i.up))
             .collect();
@@ -483,8 +586,10 @@ impl ClusterState {
         self.broadcast_pong(now_ms, false);
     }
 
-    /// A vote request (Valkey's `clusterSendFailoverAuthIfNeeded`). Refusals are silent on the
-    /// wire and logged.
+    /// A vote request (Valkey's `clusterSendFailoverAuthIfNeeded`), answered by members of the
+    /// electorate with a vote and by the candidate's sibling replicas with a statement (an
+    /// `AuthAck` too; see "Statements" in the module docs). Refusals are silent on the wire and
+    /// logged.
     pub(super) fn maybe_vote(
         &mut self,
         now_ms: u64,
@@ -495,8 +600,11 @@ impl ClusterState {
         digest: u64,
     ) {
         let electorate = self.electorate();
-        if !electorate.members.contains(&self.myself) {
-            return; // not a voter
+        let member = electorate.members.contains(&self.myself);
+        let me = self.me();
+        let sibling = me.is_replica() && me.primary.is_some() && hdr.primary == me.primary;
+        if !member && !sibling {
+            return; // neither votes nor states
         }
         let refuse = |s: &mut ClusterState, reason| {
             s.log(Event::VoteRefused { candidate, reason });
@@ -504,8 +612,8 @@ impl ClusterState {
         if hdr.current_epoch < self.current_epoch {
             return refuse(self, "request epoch is older than ours");
         }
-        let yielding = self.yields_to_sibling(candidate, hdr);
-        if self.last_vote_epoch >= self.current_epoch && !yielding {
+        let yielding = member && self.yields_to_sibling(candidate, hdr);
+        if member && self.last_vote_epoch >= self.current_epoch && !yielding {
             return refuse(self, "already voted in this epoch");
         }
         let Some(cand) = self.nodes.get(&candidate) else {
@@ -524,36 +632,51 @@ impl ClusterState {
             return refuse(self, "its primary is up");
         }
         // Sync mode's guarantee (no acknowledged write lost): a replica of the same primary
-        // that holds more of its stream than the candidate refuses, so in a single shard (where
-        // the other replica's vote is needed) only the most up-to-date replica can win. Ranks
-        // only make it ask first; the simulator's `PrimaryPartitioned` scenario found a lagging
-        // replica winning when a vote request overtook the offsets' gossip. A replica that may
-        // not fail over itself, or a forced failover, does not stand in the way.
+        // that holds more of any of its streams than the candidate refuses (see the module
+        // docs). A replica that may not fail over itself compares too: it may hold
+        // acknowledged writes, and the candidate can fetch them from it (`Action::CatchUp`).
+        // A forced or manual failover does not compare.
         let me = self.me();
         let compares_offsets = !force_ack
-            && !self.cfg.replica_no_failover
-            && !me.flags.contains(NodeFlags::NOFAILOVER)
             && me.is_replica()
             && me.primary == Some(primary_id)
             && !broken_rules_rank_ignores_offsets();
-        // The offset compared below must cover everything we will ever have acknowledged to
+        // The offsets compared below must cover everything we will ever have acknowledged to
         // our primary: that holds once our acknowledgements are held (see the module docs),
         // which the FAIL this vote needs has done in an earlier batch.
         if compares_offsets && !self.acks_held && !broken_rules_no_ack_hold() {
             return refuse(self, "my acknowledgements to our primary are not held yet");
         }
-        if compares_offsets && self.repl_offset > hdr.repl_offset {
+        if compares_offsets && !self.candidate_covers_me(hdr) {
             // If our own election is stuck in an older epoch (our request came late; the
-            // others moved on), start over now rather than after the retry delay: we are the
-            // one replica that can win.
-            if self.election.sent && self.election.epoch < hdr.current_epoch {
+            // others moved on) and we hold all the candidate holds, start over now rather
+            // than after the retry delay: we are a replica that can win.
+            if self.election.sent
+                && self.election.epoch < hdr.current_epoch
+                && covers(&self.stream_offsets, &hdr.stream_offsets)
+            {
                 self.election = ElectionState::default();
+            }
+            // Tell the candidate what we hold now, so it can fetch it and ask again.
+            if let Some(l) = self.nodes[&candidate]
+                .link
+                .filter(|l| self.link_up(Some(*l)))
+            {
+                self.send_ping(now_ms, l, candidate, false);
             }
             return refuse(self, "I hold more of our primary's stream");
         }
-        if primary
-            .voted_time_ms
-            .is_some_and(|t| now_ms.saturating_sub(t) < self.cfg.node_timeout_ms * 2)
+        // Two siblings that do not vote must not both collect statements (they would split
+        // the primaries' votes): a candidate ourselves, we state only for one that ranks
+        // before us, and then stand down.
+        let rival = !member && sibling && self.election.auth_time_ms.is_some();
+        if rival && !self.ranks_before_me(candidate, hdr) {
+            return refuse(self, "I am a candidate too and rank before it");
+        }
+        if member
+            && primary
+                .voted_time_ms
+                .is_some_and(|t| now_ms.saturating_sub(t) < self.cfg.node_timeout_ms * 2)
         {
             return refuse(self, "voted for a replica of this primary recently");
         }
@@ -564,23 +687,43 @@ impl ClusterState {
                 }
             }
         }
-        if digest != electorate.digest() {
+        if member && digest != electorate.digest() {
             return refuse(self, "its electorate differs from ours");
         }
         let epoch = self.current_epoch;
-        if yielding {
-            // Our own candidacy for this epoch ends here: the vote we gave ourselves is never
-            // counted (no electorate, no votes), so this epoch's vote still counts once.
-            self.election.votes.clear();
-            self.election.electorate = None;
-            self.log(Event::ElectionYielded {
-                epoch,
-                to: candidate,
-            });
-        }
-        self.last_vote_epoch = epoch;
-        if let Some(p) = self.nodes.get_mut(&primary_id) {
-            p.voted_time_ms = Some(now_ms);
+        if member {
+            if yielding {
+                // Our own candidacy for this epoch ends here: the vote we gave ourselves is
+                // never counted (no electorate, no votes), so this epoch's vote still counts
+                // once.
+                self.election.votes.clear();
+                self.election.electorate = None;
+                self.log(Event::ElectionYielded {
+                    epoch,
+                    to: candidate,
+                });
+            }
+            self.last_vote_epoch = epoch;
+            if let Some(p) = self.nodes.get_mut(&primary_id) {
+                p.voted_time_ms = Some(now_ms);
+            }
+            self.dirty_persist = true;
+            self.log(Event::VoteGranted { candidate, epoch });
+        } else {
+            if rival {
+                // Our own election ends unwon; we may try again after the retry delay.
+                self.election = ElectionState {
+                    auth_time_ms: Some(now_ms),
+                    sent: true,
+                    expired_logged: true,
+                    ..ElectionState::default()
+                };
+                self.log(Event::ElectionYielded {
+                    epoch,
+                    to: candidate,
+                });
+            }
+            self.log(Event::StatementGiven { candidate, epoch });
         }
         if self.me().is_replica() && self.me().primary == Some(primary_id) {
             // Whatever the candidate announced, we hold our acknowledgements to our primary
@@ -591,13 +734,71 @@ impl ClusterState {
                 until_ms: now_ms + self.ack_hold_ms(),
             });
         }
-        self.dirty_persist = true;
-        self.log(Event::VoteGranted { candidate, epoch });
         let target = self.nodes[&candidate]
             .link
             .filter(|l| self.link_up(Some(*l)))
             .unwrap_or(link);
-        self.send(target, Body::AuthAck { epoch });
+        self.send(
+            target,
+            Body::AuthAck {
+                epoch,
+                vote: member,
+            },
+        );
+    }
+
+    /// Whether a sibling candidate that announced `hdr` ranks before us: it holds at least what
+    /// we hold on every stream, and more in all, or as much and has the smaller id.
+    fn ranks_before_me(&self, candidate: NodeId, hdr: &SenderInfo) -> bool {
+        let (theirs, mine) = if broken_rules_rank_ignores_offsets() {
+            (0, 0)
+        } else {
+            (hdr.repl_offset, self.repl_offset)
+        };
+        self.candidate_covers_me(hdr)
+            && (theirs > mine || (theirs == mine && candidate < self.myself))
+    }
+
+    /// Whether a candidate that announced `hdr` holds at least what we hold of our primary's
+    /// streams, stream by stream.
+    fn candidate_covers_me(&self, hdr: &SenderInfo) -> bool {
+        if broken_rules_sum_offsets() {
+            hdr.repl_offset >= self.repl_offset
+        } else {
+            covers(&hdr.stream_offsets, &self.stream_offsets)
+        }
+    }
+
+    /// The other replicas of our primary (none when we are a primary).
+    pub(super) fn siblings(&self) -> impl Iterator<Item = &super::Node> {
+        let me = self.me();
+        let primary = me.primary.filter(|_| me.is_replica());
+        let myself = self.myself;
+        self.nodes.values().filter(move |n| {
+            primary.is_some()
+                && n.id != myself
+                && !n.in_handshake()
+                && n.is_replica()
+                && n.primary == primary
+        })
+    }
+
+    /// How many replicas of our primary, ourselves included, must have stated they hold
+    /// nothing of its streams we lack before our election may end in a win ("Statements" in
+    /// the module docs).
+    fn statements_needed(&self) -> usize {
+        if self.manual.end_ms.is_some() || broken_rules_no_statements() {
+            return 1;
+        }
+        let r = self.siblings().count() + 1;
+        match self.cfg.sync_replicas {
+            0 => 1 + self.siblings().filter(|n| !n.failed()).count(),
+            k => (r + 1 - k.min(r)).max(1),
+        }
+    }
+
+    fn statements_suffice(&self) -> bool {
+        self.election.statements.len() + 1 >= self.statements_needed()
     }
 
     /// Whether we are a candidate in the current epoch, holding only our own vote so far, and
@@ -611,14 +812,8 @@ impl ClusterState {
     fn yields_to_sibling(&self, candidate: NodeId, hdr: &SenderInfo) -> bool {
         let me = self.me();
         let sibling = me.is_replica() && me.primary.is_some() && hdr.primary == me.primary;
-        let (theirs, mine) = if broken_rules_rank_ignores_offsets() {
-            (0, 0)
-        } else {
-            (hdr.repl_offset, self.repl_offset)
-        };
-        let ahead = theirs > mine || (theirs == mine && candidate < self.myself);
         sibling
-            && ahead
+            && self.ranks_before_me(candidate, hdr)
             && !broken_rules_no_yield()
             && self.election.sent
             && self.election.epoch == self.current_epoch
@@ -627,18 +822,29 @@ impl ClusterState {
             && self.election.votes.contains(&self.myself)
     }
 
-    /// A vote arrived: count it if it is for our running election and from a member of the
-    /// electorate we count against.
-    pub(super) fn on_vote(&mut self, now_ms: u64, voter: NodeId, epoch: u64) {
-        if !self.election.sent || epoch != self.election.epoch {
+    /// An answer to our vote request arrived: a vote counts if it is for our running election
+    /// and from a member of the electorate we count against; a statement counts if it is from
+    /// a sibling replica (the same answer may be both).
+    pub(super) fn on_vote(&mut self, now_ms: u64, voter: NodeId, epoch: u64, vote: bool) {
+        let for_votes = self.election.sent && epoch == self.election.epoch;
+        // Every request of this round went out in `pre_epoch` or later (our epoch only
+        // grows), every earlier round's before it: a statement's epoch tells which it answers.
+        let for_statements =
+            (self.election.sent || self.election.pre_sent) && epoch >= self.election.pre_epoch;
+        if !for_votes && !for_statements {
             return;
         }
-        let member = self
-            .election
-            .electorate
-            .as_ref()
-            .is_some_and(|e| e.members.contains(&voter));
-        if member && self.election.votes.insert(voter) {
+        let member = for_votes
+            && vote
+            && self
+                .election
+                .electorate
+                .as_ref()
+                .is_some_and(|e| e.members.contains(&voter));
+        let sibling = for_statements && self.siblings().any(|n| n.id == voter);
+        let voted = member && self.election.votes.insert(voter);
+        let stated = sibling && self.election.statements.insert(voter);
+        if voted || stated {
             self.handle_replica_failover(now_ms);
         }
     }
@@ -699,6 +905,86 @@ impl ClusterState {
             self.log(Event::AcksResumed);
             self.out.push(Action::ResumeAcks);
         }
+    }
+
+    /// Tells the driver which sibling to fetch from (called as each batch ends): while our
+    /// primary is FAIL, the sibling replica we can reach that holds the most beyond us on
+    /// streams where it is ahead. A source keeps its place while it is still ahead on any
+    /// stream (the streams it is ahead on are added to it), so the driver does not restart
+    /// a fetch at every gossip.
+    pub(super) fn update_catch_up(&mut self, now_ms: u64) {
+        let want = self.catch_up_source();
+        if want == self.catch_up {
+            return;
+        }
+        let caught_up = want.is_none();
+        self.catch_up.clone_from(&want);
+        self.log(Event::CatchUp(want.clone()));
+        self.out.push(Action::CatchUp { from: want });
+        if caught_up && self.me().is_replica() {
+            // Our offsets grew: tell the siblings, so their ranks (and ours in their eyes)
+            // are right before anyone asks for votes.
+            self.broadcast_pong(now_ms, true);
+        }
+    }
+
+    fn catch_up_source(&self) -> Option<CatchUpSource> {
+        let me = self.me();
+        let primary = me.primary.filter(|_| me.is_replica())?;
+        // (The broken offset rule leaves catch-up out too: it would hide the lagging winner.)
+        if !self.nodes.get(&primary).is_some_and(|p| p.failed())
+            || broken_rules_no_catch_up()
+            || broken_rules_rank_ignores_offsets()
+        {
+            return None;
+        }
+        let ahead = |n: &super::Node| -> Vec<usize> {
+            n.stream_offsets
+                .iter()
+                .enumerate()
+                .filter(|(i, o)| **o > self.stream_offsets.get(*i).copied().unwrap_or(0))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let reachable = |n: &&super::Node| !n.failed() && self.link_up(n.link);
+        if let Some(current) = &self.catch_up {
+            if let Some(n) = self
+                .siblings()
+                .filter(reachable)
+                .find(|n| n.id == current.node)
+            {
+                let more = ahead(n);
+                if !more.is_empty() {
+                    let mut streams = current.streams.clone();
+                    streams.extend(more);
+                    streams.sort_unstable();
+                    streams.dedup();
+                    return Some(CatchUpSource {
+                        streams,
+                        ..current.clone()
+                    });
+                }
+            }
+        }
+        self.siblings()
+            .filter(reachable)
+            .filter_map(|n| {
+                let streams = ahead(n);
+                let gap: u64 = streams
+                    .iter()
+                    .map(|&i| {
+                        n.stream_offsets[i] - self.stream_offsets.get(i).copied().unwrap_or(0)
+                    })
+                    .sum();
+                (gap > 0).then_some((gap, n, streams))
+            })
+            .max_by_key(|(gap, n, _)| (*gap, std::cmp::Reverse(n.id)))
+            .map(|(_, n, streams)| CatchUpSource {
+                node: n.id,
+                ip: n.ip.clone(),
+                port: n.port,
+                streams,
+            })
     }
 
     // -----------------------------------------------------------------------------------------
@@ -844,4 +1130,49 @@ fn broken_rules_rank_ignores_offsets() -> bool {
     {
         false
     }
+}
+
+/// The simulator's deliberately broken rule: votes compare the sum of the stream offsets, as
+/// corekey did before (a sibling with a larger sum can lack one stream's acknowledged writes).
+fn broken_rules_sum_offsets() -> bool {
+    #[cfg(any(test, feature = "sim"))]
+    {
+        crate::sim::broken_rules::sum_offsets()
+    }
+    #[cfg(not(any(test, feature = "sim")))]
+    {
+        false
+    }
+}
+
+/// The simulator's deliberately broken rule: a candidate wins on votes alone, without its
+/// siblings' statements.
+fn broken_rules_no_statements() -> bool {
+    #[cfg(any(test, feature = "sim"))]
+    {
+        crate::sim::broken_rules::no_statements()
+    }
+    #[cfg(not(any(test, feature = "sim")))]
+    {
+        false
+    }
+}
+
+/// The simulator's deliberately broken rule: replicas never fetch from a sibling.
+fn broken_rules_no_catch_up() -> bool {
+    #[cfg(any(test, feature = "sim"))]
+    {
+        crate::sim::broken_rules::no_catch_up()
+    }
+    #[cfg(not(any(test, feature = "sim")))]
+    {
+        false
+    }
+}
+
+/// Whether `a` holds at least `b` on every stream (a stream missing from `a` is 0).
+pub(crate) fn covers(a: &[u64], b: &[u64]) -> bool {
+    b.iter()
+        .enumerate()
+        .all(|(i, &o)| a.get(i).copied().unwrap_or(0) >= o)
 }

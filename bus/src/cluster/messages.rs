@@ -281,9 +281,9 @@ impl ClusterState {
                     self.maybe_vote(now_ms, link, s, &hdr, force_ack, electorate_digest);
                 }
             }
-            Body::AuthAck { epoch } => {
+            Body::AuthAck { epoch, vote } => {
                 if let Some(s) = sender {
-                    self.on_vote(now_ms, s, epoch);
+                    self.on_vote(now_ms, s, epoch, vote);
                 }
             }
             Body::MfStart => {

@@ -47,6 +47,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 pub use admin::{AdminError, AdminOk, AdminOp, FailoverMode, SetSlotOp};
+#[cfg(any(test, feature = "sim"))]
+pub(crate) use election::covers;
 pub use election::{Electorate, ElectorateMode};
 
 use crate::config::{PersistedConfig, PersistedNode};
@@ -378,6 +380,16 @@ pub enum Event {
     ManualFailover(&'static str),
     /// We hold our acknowledgements of our primary's stream: it may be being replaced.
     AcksHeld,
+    /// A sibling replica told a candidate it holds nothing of their primary's streams the
+    /// candidate lacks (sync mode's statement; a vote too when it is a member).
+    StatementGiven {
+        /// The candidate.
+        candidate: NodeId,
+        /// The election's epoch.
+        epoch: u64,
+    },
+    /// We fetch what a sibling holds beyond us (see [`Action::CatchUp`]); `None`: no more.
+    CatchUp(Option<CatchUpSource>),
     /// We acknowledge our primary's stream again.
     AcksResumed,
 }
@@ -443,6 +455,16 @@ impl fmt::Display for Event {
                 "holding replication acknowledgements: my primary may be being replaced"
             ),
             Event::AcksResumed => write!(f, "acknowledging replication again"),
+            Event::StatementGiven { candidate, epoch } => write!(
+                f,
+                "told sibling {candidate} it holds all of our primary's stream I hold (epoch {epoch})"
+            ),
+            Event::CatchUp(Some(c)) => write!(
+                f,
+                "fetching streams {:?} of our primary from sibling {} ({}:{})",
+                c.streams, c.node, c.ip, c.port
+            ),
+            Event::CatchUp(None) => write!(f, "no sibling holds more than we do: catch-up ends"),
         }
     }
 }
@@ -580,6 +602,8 @@ pub struct ClusterState {
     ack_hold: Option<election::AckHold>,
     /// Whether the driver holds our acknowledgements (the last of HoldAcks/ResumeAcks sent).
     acks_held: bool,
+    /// The last [`Action::CatchUp`] source sent.
+    catch_up: Option<CatchUpSource>,
     migration: migration::MigrationState,
     cluster_ok: bool,
     first_state_update_ms: Option<u64>,
@@ -712,6 +736,7 @@ impl ClusterState {
             manual: election::ManualFailover::default(),
             ack_hold: None,
             acks_held: false,
+            catch_up: None,
             migration: migration::MigrationState::default(),
             cluster_ok: false,
             first_state_update_ms: None,
@@ -892,6 +917,7 @@ impl ClusterState {
             self.update_cluster_state(now_ms);
         }
         self.update_ack_hold(now_ms);
+        self.update_catch_up(now_ms);
         let mut actions = Vec::with_capacity(self.out.len() + 2);
         if self.dirty_persist {
             actions.push(Action::Persist);

@@ -385,9 +385,9 @@ fn vote_rules() {
     let r = request(&h, epoch, digest, true);
     let a = h.nodes[2].handle(now, Input::Message(link, r));
     assert_eq!(a.first(), Some(&Action::Persist));
-    assert!(a
-        .iter()
-        .any(|x| matches!(x, Action::Send { msg, .. } if msg.body == Body::AuthAck { epoch })));
+    assert!(a.iter().any(
+        |x| matches!(x, Action::Send { msg, .. } if msg.body == Body::AuthAck { epoch, vote: true })
+    ));
     let r = request(&h, epoch, digest, true);
     let a = h.nodes[2].handle(now + 5000, Input::Message(link, r));
     assert!(refused(&a, "already voted"), "{a:?}");

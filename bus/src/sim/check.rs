@@ -141,7 +141,7 @@ impl Checker {
             }
             self.sent[i].config = self.sent[i].config.max(h.config_epoch);
         }
-        if let Body::AuthAck { epoch } = msg.body {
+        if let Body::AuthAck { epoch, vote: true } = msg.body {
             if epoch > d.vote {
                 return Err(format!(
                     "node {i} voted in epoch {epoch} before persisting the vote"

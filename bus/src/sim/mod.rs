@@ -64,6 +64,9 @@ pub mod broken_rules {
         static NO_YIELD: Cell<bool> = const { Cell::new(false) };
         static RANK_IGNORES_OFFSETS: Cell<bool> = const { Cell::new(false) };
         static NO_ACK_HOLD: Cell<bool> = const { Cell::new(false) };
+        static SUM_OFFSETS: Cell<bool> = const { Cell::new(false) };
+        static NO_STATEMENTS: Cell<bool> = const { Cell::new(false) };
+        static NO_CATCH_UP: Cell<bool> = const { Cell::new(false) };
     }
 
     /// Whether slot claims win without comparing configEpochs (broken on purpose).
@@ -108,6 +111,40 @@ pub mod broken_rules {
     /// Runs `f` with the acknowledgement hold disabled.
     pub fn with_no_ack_hold<R>(f: impl FnOnce() -> R) -> R {
         with(&NO_ACK_HOLD, f)
+    }
+
+    /// Whether votes compare the sum of the stream offsets instead of each stream (broken on
+    /// purpose: a sibling with the larger sum can lack one stream's acknowledged writes).
+    pub fn sum_offsets() -> bool {
+        SUM_OFFSETS.with(|c| c.get())
+    }
+
+    /// Runs `f` with votes comparing sums of offsets.
+    pub fn with_sum_offsets<R>(f: impl FnOnce() -> R) -> R {
+        with(&SUM_OFFSETS, f)
+    }
+
+    /// Whether candidates win on votes alone, without their siblings' statements (broken on
+    /// purpose: with several replicas per primary among three primaries, a sibling that did
+    /// not vote may hold acknowledged writes the winner lacks).
+    pub fn no_statements() -> bool {
+        NO_STATEMENTS.with(|c| c.get())
+    }
+
+    /// Runs `f` without statements.
+    pub fn with_no_statements<R>(f: impl FnOnce() -> R) -> R {
+        with(&NO_STATEMENTS, f)
+    }
+
+    /// Whether replicas never fetch from a sibling (broken on purpose: with crossing streams no
+    /// candidate can then win, so the shard stays down).
+    pub fn no_catch_up() -> bool {
+        NO_CATCH_UP.with(|c| c.get())
+    }
+
+    /// Runs `f` without catch-up.
+    pub fn with_no_catch_up<R>(f: impl FnOnce() -> R) -> R {
+        with(&NO_CATCH_UP, f)
     }
 
     fn with<R>(flag: &'static std::thread::LocalKey<Cell<bool>>, f: impl FnOnce() -> R) -> R {
@@ -185,6 +222,9 @@ pub struct SimConfig {
     /// and counts a primary's write as acknowledged once N of its replicas acknowledged it, and
     /// every election win is checked against it (see `feed_replication`).
     pub sync_replicas: usize,
+    /// Replication streams per primary (cores per node): each grows, lags and is acknowledged
+    /// on its own, and elections compare them stream by stream.
+    pub streams: usize,
     /// The driver's election delays scaled with the node timeout (`node/src/cluster`), instead
     /// of Valkey's fixed ones.
     pub scaled_election_delays: bool,
@@ -225,6 +265,7 @@ impl SimConfig {
             },
             small_cluster_voting: true,
             sync_replicas: 0,
+            streams: 1 + rng.below(2) as usize,
             scaled_election_delays: false,
         }
     }
@@ -265,14 +306,17 @@ struct SimNode {
     generation: u64,
     clock_offset_ms: u64,
     drift_ppm: i64,
-    repl_offset: u64,
+    /// Per stream of the primary it follows (or its own, as a primary).
+    repl_offset: Vec<u64>,
     last_primary_contact_ms: u64,
     /// Simulated time of the pending `Ev::Timer`, if one is scheduled.
     timer_at: Option<u64>,
     /// The driver's acknowledgement gate: held between `HoldAcks` and `ResumeAcks`.
     acks_held: bool,
-    /// The offset this node last acknowledged, and to which primary (by index).
-    acked: (Option<usize>, u64),
+    /// The offsets this node last acknowledged, and to which primary (by index).
+    acked: (Option<usize>, Vec<u64>),
+    /// The sibling this node fetches from (`Action::CatchUp`), by index, and the streams.
+    catch_up: Option<(usize, Vec<usize>)>,
 }
 
 /// A simulated cluster.
@@ -297,12 +341,12 @@ pub struct Sim {
     dead_for_good: Option<usize>,
     checker: Checker,
     trace: Option<String>,
-    /// Sync mode: per node, the greatest offset acknowledged to clients while it was a primary
-    /// (carried over to the replica that replaces it).
-    acked: Vec<u64>,
-    /// Sync mode: per primary replaced by an election it has not heard of yet, the offset the
-    /// winner held; acknowledging more after that is a lost write too.
-    deposed: Vec<Option<u64>>,
+    /// Sync mode: per node and stream, the greatest offset acknowledged to clients while it
+    /// was a primary (carried over to the replica that replaces it).
+    acked: Vec<Vec<u64>>,
+    /// Sync mode: per primary replaced by an election it has not heard of yet, the offsets the
+    /// winner held; acknowledging more on a stream after that is a lost write too.
+    deposed: Vec<Option<Vec<u64>>>,
     /// Per node, the primary (by index) it replicated at its last tick.
     follows: Vec<Option<usize>>,
     /// Every election win: (sim ms, winner, the primary it replaced when known).
@@ -329,6 +373,7 @@ const TRACE_LIMIT_BYTES: usize = 4 << 20;
 impl Sim {
     /// A cluster of fresh nodes for `cfg`; nothing has run yet.
     pub fn new(seed: u64, cfg: SimConfig, trace: bool) -> Sim {
+        let streams = cfg.streams.max(1);
         let mut rng = Rng::new(seed);
         let n = cfg.node_count();
         let mut nodes = Vec::with_capacity(n);
@@ -340,6 +385,7 @@ impl Sim {
             // Offsets are synthetic here; the data-age rule would only add noise.
             c.replica_validity_factor = 0;
             c.small_cluster_voting = cfg.small_cluster_voting;
+            c.sync_replicas = cfg.sync_replicas;
             if cfg.scaled_election_delays {
                 // The same formula as `node/src/cluster` (the bus cannot depend on the node).
                 let t = cfg.node_timeout_ms;
@@ -362,11 +408,12 @@ impl Sim {
                 generation: 0,
                 clock_offset_ms: offset,
                 drift_ppm: drift,
-                repl_offset: 0,
+                repl_offset: vec![0; streams],
                 last_primary_contact_ms: 0,
                 timer_at: None,
                 acks_held: false,
-                acked: (None, 0),
+                acked: (None, vec![0; streams]),
+                catch_up: None,
             });
         }
         Sim {
@@ -386,7 +433,7 @@ impl Sim {
             faults_on: false,
             dead_for_good: None,
             trace: trace.then(String::new),
-            acked: vec![0; n],
+            acked: vec![vec![0; streams]; n],
             deposed: vec![None; n],
             follows: vec![None; n],
             promotions: Vec::new(),
@@ -829,7 +876,12 @@ impl Sim {
             }
             Action::HoldAcks => self.nodes[i].acks_held = true,
             Action::ResumeAcks => self.nodes[i].acks_held = false,
-            Action::CatchUp { .. } => {}
+            Action::CatchUp { from } => {
+                self.nodes[i].catch_up = from.and_then(|c| {
+                    let at = self.ids.iter().position(|id| *id == c.node)?;
+                    Some((at, c.streams))
+                });
+            }
             // No run asks for a manual failover (the only source of pauses), so no pause
             // needs reporting with `writes_paused`; the unit tests cover that exchange.
             Action::PauseWrites { .. } | Action::ResumeWrites | Action::Deliver { .. } => {}
@@ -907,6 +959,7 @@ impl Sim {
         self.checker.on_restart(i, &state)?;
         // A new process: its gate starts as the restored state says.
         self.nodes[i].acks_held = state.acks_held();
+        self.nodes[i].catch_up = None;
         self.nodes[i].state = Some(state);
         self.note(|| format!("node {i} restarts"));
         let d = 1 + self.rng.below(100);
@@ -914,48 +967,62 @@ impl Sim {
         Ok(())
     }
 
-    /// Replication stand-in: primaries' offsets grow, replicas copy their primary's offset
-    /// while they can reach it. In sync mode (`SimConfig::sync_replicas` = N > 0) a replica that
-    /// reaches its primary holds all but a random 0–200 bytes of its stream (a replica ahead of
-    /// its primary, an old primary rejoining, full-syncs to the primary's offset) and
-    /// acknowledges what it holds unless the bus told it to hold its acknowledgements
-    /// (`Action::HoldAcks`, as the node's driver does); a primary's acknowledged offset is the
-    /// N-th greatest offset acknowledged to it by the replicas that reach it: a write is
-    /// acknowledged only once N replicas acknowledged it. A primary that acknowledges more than
-    /// the replica that replaced it holds (before it learns it was replaced) loses a write.
+    /// Replication stand-in, per stream (`SimConfig::streams`): primaries' offsets grow,
+    /// replicas copy their primary's offsets while they can reach it. In sync mode
+    /// (`SimConfig::sync_replicas` = N > 0) a replica that reaches its primary holds all but a
+    /// random 0–200 bytes of each stream, independently (a stream ahead of the primary's, as
+    /// an old primary rejoining has, full-syncs to the primary's offset), and acknowledges what
+    /// it holds unless the bus told it to hold its acknowledgements (`Action::HoldAcks`, as the
+    /// node's driver does); a primary's acknowledged offset on a stream is the N-th greatest
+    /// offset acknowledged on it by the replicas that reach it. That is weaker than the node
+    /// (where N replica nodes must each acknowledge every stream), so a rule safe here is safe
+    /// there. A primary that acknowledges more than the replica that replaced it holds (before
+    /// it learns it was replaced) loses a write. A replica that cannot reach its primary and
+    /// was told to catch up (`Action::CatchUp`) copies the listed streams from that sibling
+    /// when it reaches it, as the node's partial resync from the sibling's backlog does.
     fn feed_replication(&mut self, i: usize) -> Result<(), String> {
         let now = self.local_now(i);
         let sync = self.cfg.sync_replicas;
+        let streams = self.nodes[i].repl_offset.len();
         let st = self.nodes[i].state.as_ref().expect("alive");
         if st.is_primary() {
             self.follows[i] = None;
-            self.nodes[i].repl_offset += 100;
+            self.nodes[i].catch_up = None;
+            for o in self.nodes[i].repl_offset.iter_mut() {
+                *o += 100;
+            }
             if sync > 0 {
                 let me = self.ids[i];
-                let mut held: Vec<u64> = (0..self.nodes.len())
+                let acking: Vec<usize> = (0..self.nodes.len())
                     .filter(|r| {
                         self.nodes[*r]
                             .state
                             .as_ref()
                             .is_some_and(|s| s.my_primary() == Some(me))
                             && !self.partitioned(i, *r)
-                    })
-                    .filter_map(|r| match self.nodes[r].acked {
-                        (Some(to), offset) if to == i => {
-                            Some(offset.min(self.nodes[i].repl_offset))
-                        }
-                        _ => None,
+                            && self.nodes[*r].acked.0 == Some(i)
                     })
                     .collect();
-                held.sort_unstable_by(|a, b| b.cmp(a));
-                if let Some(&acked) = held.get(sync - 1) {
-                    self.acked[i] = self.acked[i].max(acked);
-                }
-                if let Some(limit) = self.deposed[i].filter(|l| self.acked[i] > *l) {
-                    return Err(format!(
-                        "acknowledged write lost: node {i} acknowledged up to {} after a replica holding {limit} replaced it",
-                        self.acked[i]
-                    ));
+                for k in 0..streams {
+                    let mut held: Vec<u64> = acking
+                        .iter()
+                        .map(|&r| {
+                            let a = self.nodes[r].acked.1.get(k).copied().unwrap_or(0);
+                            a.min(self.nodes[i].repl_offset[k])
+                        })
+                        .collect();
+                    held.sort_unstable_by(|a, b| b.cmp(a));
+                    if let Some(&acked) = held.get(sync - 1) {
+                        self.acked[i][k] = self.acked[i][k].max(acked);
+                    }
+                    if let Some(limit) =
+                        self.deposed[i].as_ref().filter(|l| self.acked[i][k] > l[k])
+                    {
+                        return Err(format!(
+                            "acknowledged write lost: node {i} acknowledged up to {} on stream {k} after a replica holding {} replaced it",
+                            self.acked[i][k], limit[k]
+                        ));
+                    }
                 }
             }
         } else if let Some(p) = st.my_primary() {
@@ -963,23 +1030,36 @@ impl Sim {
             if let Some(pi) = self.ids.iter().position(|id| *id == p) {
                 self.follows[i] = Some(pi);
                 if self.alive(pi) && !self.partitioned(i, pi) {
-                    let po = self.nodes[pi].repl_offset;
-                    let held = if sync > 0 {
-                        let lag = self.rng.below(3) * 100;
-                        let mine = self.nodes[i].repl_offset;
-                        if mine > po {
-                            po
+                    for k in 0..streams {
+                        let po = self.nodes[pi].repl_offset.get(k).copied().unwrap_or(0);
+                        let mine = self.nodes[i].repl_offset[k];
+                        self.nodes[i].repl_offset[k] = if sync > 0 {
+                            let lag = self.rng.below(3) * 100;
+                            if mine > po {
+                                po
+                            } else {
+                                mine.max(po.saturating_sub(lag))
+                            }
                         } else {
-                            mine.max(po.saturating_sub(lag))
-                        }
-                    } else {
-                        self.nodes[i].repl_offset.max(po)
-                    };
+                            mine.max(po)
+                        };
+                    }
                     let node = &mut self.nodes[i];
-                    node.repl_offset = held;
                     node.last_primary_contact_ms = now;
                     if !node.acks_held {
-                        node.acked = (Some(pi), held);
+                        node.acked = (Some(pi), node.repl_offset.clone());
+                    }
+                } else if let Some((from, list)) = self.nodes[i].catch_up.clone() {
+                    let same_primary = self.nodes[from]
+                        .state
+                        .as_ref()
+                        .is_some_and(|s| s.my_primary() == Some(p));
+                    if same_primary && !self.partitioned(i, from) {
+                        for k in list.into_iter().filter(|k| *k < streams) {
+                            let theirs = self.nodes[from].repl_offset[k];
+                            let mine = &mut self.nodes[i].repl_offset[k];
+                            *mine = (*mine).max(theirs);
+                        }
                     }
                 }
             }
@@ -987,11 +1067,11 @@ impl Sim {
         let node = &mut self.nodes[i];
         let contact = (!node.state.as_ref().expect("alive").is_primary())
             .then_some(node.last_primary_contact_ms);
-        let offset = node.repl_offset;
+        let offsets = node.repl_offset.clone();
         node.state
             .as_mut()
             .expect("alive")
-            .set_replication(&[offset], contact);
+            .set_replication(&offsets, contact);
         Ok(())
     }
 
@@ -1001,14 +1081,15 @@ impl Sim {
         let old = self.follows[i];
         self.promotions.push((self.now, i, old));
         if let Some(p) = old {
-            if self.cfg.sync_replicas > 0 && self.nodes[i].repl_offset < self.acked[p] {
+            let held = &self.nodes[i].repl_offset;
+            if self.cfg.sync_replicas > 0 && !crate::cluster::covers(held, &self.acked[p]) {
                 return Err(format!(
-                    "acknowledged write lost: node {i} won the election with offset {}, but its primary {p} acknowledged up to {}",
-                    self.nodes[i].repl_offset, self.acked[p]
+                    "acknowledged write lost: node {i} won the election with offsets {held:?}, but its primary {p} acknowledged up to {:?}",
+                    self.acked[p]
                 ));
             }
-            self.acked[i] = self.acked[p];
-            self.deposed[p] = Some(self.nodes[i].repl_offset);
+            self.acked[i] = self.acked[p].clone();
+            self.deposed[p] = Some(held.clone());
         }
         Ok(())
     }

@@ -107,15 +107,20 @@ impl Scenario {
     }
 }
 
-/// The cluster a scenario runs on: even seeds a single shard (1 primary + 2 replicas), odd
-/// seeds 3 × 1; 5 × 1 for two failures.
+/// The cluster a scenario runs on, by seed: a single shard (one primary, two replicas) when
+/// `seed % 4` is 0 or 2, three primaries with one replica each when it is 1, three primaries
+/// with two replicas each when it is 3 (the shape where a sibling that does not vote must
+/// still state its offsets); five primaries with one replica each for two failures. Every
+/// other group of four seeds runs two streams per primary (two cores per node), where two
+/// replicas can each hold acknowledged writes the other lacks.
 pub fn scenario_config(scenario: Scenario, seed: u64) -> SimConfig {
-    let replicas = match (scenario, seed % 2) {
+    let replicas = match (scenario, seed % 4) {
         (Scenario::TwoPrimariesCrash, _) => vec![1; 5],
-        (_, 0) => vec![2],
-        _ if two_replicas_per_primary() => vec![2, 2, 2],
-        _ => vec![1, 1, 1],
+        (_, 0 | 2) => vec![2],
+        (_, 1) => vec![1, 1, 1],
+        _ => vec![2, 2, 2],
     };
+    let streams = if (seed / 4).is_multiple_of(2) { 2 } else { 1 };
     SimConfig {
         replicas,
         node_timeout_ms: 500,
@@ -133,30 +138,9 @@ pub fn scenario_config(scenario: Scenario, seed: u64) -> SimConfig {
         },
         small_cluster_voting: true,
         sync_replicas: 1,
+        streams,
         scaled_election_delays: true,
     }
-}
-
-thread_local! {
-    static TWO_REPLICAS_PER_PRIMARY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn two_replicas_per_primary() -> bool {
-    TWO_REPLICAS_PER_PRIMARY.with(|c| c.get())
-}
-
-/// Runs `f` with odd seeds on 3 primaries x 2 replicas instead of 3 x 1: a shape sync mode's
-/// election rule does not cover yet. Primaries vote; a sibling that did not vote is never
-/// compared with the candidate, so the candidate with less of the stream can win while the
-/// other replica acknowledged more (PrimaryCrash seeds 315, 353, 457; PrimaryPartitioned 1,
-/// 121, 347; FlappingLinks 167 lose an acknowledged write; PrimaryCrash 197 and 345 also
-/// promote later than the bound, after a split or refused vote). See
-/// `sim::tests::sync_mode_two_replicas_per_primary_known_gap`.
-pub fn with_two_replicas_per_primary<R>(f: impl FnOnce() -> R) -> R {
-    TWO_REPLICAS_PER_PRIMARY.with(|c| c.set(true));
-    let out = f();
-    TWO_REPLICAS_PER_PRIMARY.with(|c| c.set(false));
-    out
 }
 
 /// What a passing run measured.
