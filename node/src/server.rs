@@ -245,7 +245,9 @@ async fn cron(shard: Rc<Shard>) {
         monoio::time::sleep(CRON_PERIOD).await;
         ticks += 1;
         shard.stats.borrow_mut().sample(unix_ms());
-        if !shard.is_locked() {
+        // Not during a manual failover's write pause (Valkey's PAUSE_ACTIONS_EXPIRE): the
+        // deletes would move the offset the replica was told to catch up to.
+        if !shard.is_locked() && !crate::cluster::pause::paused(&shard.node) {
             active_expire(&shard);
         }
         if ticks.is_multiple_of(10) {
