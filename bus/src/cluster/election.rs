@@ -242,6 +242,8 @@ pub(crate) struct ManualFailover {
     can_start: bool,
     /// Replica side: the offset the paused primary announced.
     primary_offset: Option<u64>,
+    /// Replica side: when MFSTART last went to the primary (local ms).
+    asked_ms: u64,
     /// Primary side: the replica we paused writes for.
     pub(crate) paused_for: Option<NodeId>,
     /// Primary side: the driver reported the pause in effect ([`ClusterState::writes_paused`]),
@@ -999,6 +1001,15 @@ impl ClusterState {
             self.log(Event::ManualFailover("forced, starting election now"));
             return;
         }
+        self.ask_primary_to_pause(now_ms);
+        self.log(Event::ManualFailover("asked the primary to pause writes"));
+    }
+
+    /// Sends MFSTART to our primary. Valkey sends it once; a reset link then loses it and the
+    /// failover times out (the simulator's `ManualFailover` scenario found it), so until the
+    /// paused offset arrives we ask again every tick.
+    fn ask_primary_to_pause(&mut self, now_ms: u64) {
+        self.manual.asked_ms = now_ms;
         let Some(primary) = self.me().primary else {
             return;
         };
@@ -1007,7 +1018,6 @@ impl ClusterState {
                 self.send(link, Body::MfStart);
             }
         }
-        self.log(Event::ManualFailover("asked the primary to pause writes"));
     }
 
     /// Primary side: a replica of ours asks for a manual failover.
@@ -1015,6 +1025,18 @@ impl ClusterState {
         if self.nodes.get(&sender).and_then(|n| n.primary) != Some(self.myself)
             || !self.me().is_primary()
         {
+            return;
+        }
+        if self.manual.paused_for == Some(sender) {
+            // Asked again (the answer may have been lost): the pause stands; announce the
+            // offset again once it holds.
+            if self.manual.pause_confirmed {
+                let target = self.nodes[&sender]
+                    .link
+                    .filter(|l| self.link_up(Some(*l)))
+                    .unwrap_or(link);
+                self.send_ping(now_ms, target, sender, false);
+            }
             return;
         }
         self.reset_manual_failover();
@@ -1082,6 +1104,13 @@ impl ClusterState {
         {
             self.manual.can_start = true;
             self.log(Event::ManualFailover("caught up with the paused primary"));
+        }
+        if self.manual.end_ms.is_some()
+            && !self.manual.can_start
+            && self.manual.primary_offset.is_none()
+            && now_ms.saturating_sub(self.manual.asked_ms) >= super::TICK_INTERVAL_MS
+        {
+            self.ask_primary_to_pause(now_ms);
         }
     }
 

@@ -294,6 +294,9 @@ enum Ev {
     },
     Restart(usize),
     Fault,
+    /// A primary's write pause (`Action::PauseWrites`) is in effect: report it with
+    /// `ClusterState::writes_paused`, as the node's driver does once writes have quiesced.
+    WritesPaused(usize),
 }
 
 struct SimNode {
@@ -317,6 +320,8 @@ struct SimNode {
     acked: (Option<usize>, Vec<u64>),
     /// The sibling this node fetches from (`Action::CatchUp`), by index, and the streams.
     catch_up: Option<(usize, Vec<usize>)>,
+    /// A primary's client writes are paused until this local time (`Action::PauseWrites`).
+    paused_until: Option<u64>,
 }
 
 /// A simulated cluster.
@@ -414,6 +419,7 @@ impl Sim {
                 acks_held: false,
                 acked: (None, vec![0; streams]),
                 catch_up: None,
+                paused_until: None,
             });
         }
         Sim {
@@ -464,6 +470,7 @@ impl Sim {
         let generation = match &ev {
             Ev::Tick(i)
             | Ev::Timer(i)
+            | Ev::WritesPaused(i)
             | Ev::LinkUp(i, _)
             | Ev::LinkDown(i, _)
             | Ev::Deliver { to: i, .. }
@@ -546,7 +553,14 @@ impl Sim {
         self.nodes[i].state.as_ref().expect("node is alive")
     }
 
-    fn admin(&mut self, i: usize, op: AdminOp) -> Result<(), String> {
+    /// Whether node `i`'s client writes are paused now (a manual failover's primary side).
+    fn writes_paused(&self, i: usize) -> bool {
+        self.nodes[i]
+            .paused_until
+            .is_some_and(|until| self.local_now(i) < until)
+    }
+
+    pub(super) fn admin(&mut self, i: usize, op: AdminOp) -> Result<(), String> {
         let now = self.local_now(i);
         let st = self.nodes[i].state.as_mut().ok_or("admin on a dead node")?;
         let (_, actions) = st
@@ -666,6 +680,19 @@ impl Sim {
                     .as_mut()
                     .expect("alive")
                     .handle(now, Input::Tick);
+                self.execute(i, actions)?;
+            }
+            Ev::WritesPaused(i) => {
+                if stale(self, i) || !self.writes_paused(i) {
+                    return Ok(());
+                }
+                let now = self.local_now(i);
+                let offset = self.nodes[i].repl_offset.iter().sum();
+                let actions = self.nodes[i]
+                    .state
+                    .as_mut()
+                    .expect("alive")
+                    .writes_paused(now, offset);
                 self.execute(i, actions)?;
             }
             Ev::Timer(i) => {
@@ -882,9 +909,14 @@ impl Sim {
                     Some((at, c.streams))
                 });
             }
-            // No run asks for a manual failover (the only source of pauses), so no pause
-            // needs reporting with `writes_paused`; the unit tests cover that exchange.
-            Action::PauseWrites { .. } | Action::ResumeWrites | Action::Deliver { .. } => {}
+            Action::PauseWrites { until_ms } => {
+                self.nodes[i].paused_until = Some(until_ms);
+                // Writes already admitted finish first, as in the node.
+                let d = 1 + self.rng.below(20);
+                self.schedule(d, Ev::WritesPaused(i));
+            }
+            Action::ResumeWrites => self.nodes[i].paused_until = None,
+            Action::Deliver { .. } => {}
             Action::Log(event) => {
                 if let Event::ElectionWon { epoch } = &event {
                     self.stats.elections_won += 1;
@@ -960,6 +992,7 @@ impl Sim {
         // A new process: its gate starts as the restored state says.
         self.nodes[i].acks_held = state.acks_held();
         self.nodes[i].catch_up = None;
+        self.nodes[i].paused_until = None;
         self.nodes[i].state = Some(state);
         self.note(|| format!("node {i} restarts"));
         let d = 1 + self.rng.below(100);
@@ -988,8 +1021,10 @@ impl Sim {
         if st.is_primary() {
             self.follows[i] = None;
             self.nodes[i].catch_up = None;
-            for o in self.nodes[i].repl_offset.iter_mut() {
-                *o += 100;
+            if !self.writes_paused(i) {
+                for o in self.nodes[i].repl_offset.iter_mut() {
+                    *o += 100;
+                }
             }
             if sync > 0 {
                 let me = self.ids[i];

@@ -36,6 +36,7 @@
 //! the 500 ms timeout here, 50 ms fixed, up to 50 ms random, 100 ms per rank.
 
 use super::{Ev, Faults, KillAtEnd, Sim, SimConfig};
+use crate::cluster::{AdminOp, FailoverMode};
 use crate::slot::Slot;
 
 /// How long after a crash a replica must have won, in simulated ms. The node timeout (500 ms)
@@ -74,15 +75,21 @@ pub enum Scenario {
     /// The primaries of slot 0 and of the last slot (two shards of 5 × 1) crash at the same
     /// instant and restart 0.5–2.5 s after both were replaced (or the bound passed).
     TwoPrimariesCrash,
+    /// A replica of slot 0's primary runs `CLUSTER FAILOVER` (default mode: the primary
+    /// pauses its writes, the replica catches up, then wins an election with forced acks),
+    /// with 2 % of the messages resetting their connection; the old primary must end as a
+    /// replica and nothing it acknowledged may be lost.
+    ManualFailover,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::PrimaryCrash,
         Scenario::PrimaryPartitioned,
         Scenario::FlappingLinks,
         Scenario::TwoPrimariesCrash,
+        Scenario::ManualFailover,
     ];
 
     /// Parses a name as `Debug` prints it (for `BUS_SIM_SCENARIO`).
@@ -95,7 +102,9 @@ impl Scenario {
     /// The promotion bound for this scenario.
     pub fn promotion_bound_ms(self) -> u64 {
         match self {
-            Scenario::PrimaryCrash | Scenario::FlappingLinks => PROMOTION_BOUND_MS,
+            Scenario::PrimaryCrash | Scenario::FlappingLinks | Scenario::ManualFailover => {
+                PROMOTION_BOUND_MS
+            }
             Scenario::PrimaryPartitioned => PARTITION_PROMOTION_BOUND_MS,
             Scenario::TwoPrimariesCrash => TWO_FAILURES_PROMOTION_BOUND_MS,
         }
@@ -129,7 +138,10 @@ pub fn scenario_config(scenario: Scenario, seed: u64) -> SimConfig {
         kill_at_end: KillAtEnd::Nobody,
         faults: Faults {
             skew: true,
-            reset_per_mille: if scenario == Scenario::FlappingLinks {
+            reset_per_mille: if matches!(
+                scenario,
+                Scenario::FlappingLinks | Scenario::ManualFailover
+            ) {
                 20
             } else {
                 0
@@ -208,6 +220,32 @@ fn drive(sim: &mut Sim, scenario: Scenario) -> Result<Outcome, String> {
             sim.run_until_cond(sim.now + hold, |_| false)?;
             sim.side[v] = 0;
             sim.note(|| "partition healed".into());
+        }
+        Scenario::ManualFailover => {
+            let v = victims[0];
+            let me = sim.ids[v];
+            let replica = (0..sim.nodes.len())
+                .find(|&r| sim.alive(r) && sim.state(r).my_primary() == Some(me))
+                .ok_or("slot 0's primary has no replica")?;
+            // Refused while the replica's link to its primary is down (a reset): an operator
+            // tries again.
+            let mut tries = 0;
+            while let Err(e) = sim.admin(replica, AdminOp::Failover(FailoverMode::Default)) {
+                tries += 1;
+                if tries == 20 {
+                    return Err(e);
+                }
+                sim.run_until_cond(sim.now + 50, |_| false)?;
+            }
+            let bound = scenario.promotion_bound_ms();
+            sim.run_until_cond(t0 + bound, |s| s.promoted_since(t0, v).is_some())?;
+            if let Some((_, winner, _)) = sim.promotions.iter().find(|(at, _, _)| *at >= t0) {
+                if *winner != replica {
+                    return Err(format!(
+                        "node {replica} ran CLUSTER FAILOVER but node {winner} won"
+                    ));
+                }
+            }
         }
         Scenario::FlappingLinks => {
             while sim.now < t0 + 4000 {

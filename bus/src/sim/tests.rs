@@ -195,7 +195,7 @@ fn scenario_seeds(scenario: Scenario) -> std::ops::Range<u64> {
     let all = seed_range();
     let share = match scenario {
         Scenario::PrimaryCrash | Scenario::PrimaryPartitioned => 2,
-        Scenario::FlappingLinks | Scenario::TwoPrimariesCrash => 4,
+        Scenario::FlappingLinks | Scenario::TwoPrimariesCrash | Scenario::ManualFailover => 4,
     };
     all.start..all.start + (all.end - all.start).div_ceil(share)
 }
@@ -253,6 +253,14 @@ fn failover_primary_partitioned() {
 #[test]
 fn flapping_links_sync_mode() {
     run_scenario_seeds(Scenario::FlappingLinks);
+}
+
+/// CLUSTER FAILOVER (default mode) under connection resets: the replica that ran it wins
+/// within the bound, no write the old primary acknowledged is lost (its pause holds them back
+/// until the replica caught up), and the slot map converges with the old primary a replica.
+#[test]
+fn failover_manual() {
+    run_scenario_seeds(Scenario::ManualFailover);
 }
 
 /// Two primaries of a 5 × 1 cluster crash at once: both are replaced within the bound.
