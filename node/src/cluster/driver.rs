@@ -24,7 +24,7 @@
 //!   once on shard 0, posted through the mesh to the others.
 //! - `HoldAcks`/`ResumeAcks`: the replication streams hold their acknowledgements, or
 //!   acknowledge again (`crate::repl::hold_acks`); after a hold the state machine is told the
-//!   offset votes must compare, which covers everything acknowledged before it.
+//!   offsets votes must compare, one per stream, which cover everything acknowledged before it.
 //! - `PauseWrites`: client writes are held (`super::pause`); a task waits until the writes
 //!   admitted before have run and been sealed, then reports the final offset to the state
 //!   machine (`ClusterState::writes_paused`), unless the pause ended meanwhile.
@@ -254,8 +254,8 @@ impl Driver {
             self.reconfigure(&shard);
             // Elections rank replicas by offset and refuse one whose data is too old.
             let repl = &shard.node.repl;
-            let (offset, contact) = (repl.election_offset(), repl.last_contact_ms());
-            self.state.borrow_mut().set_replication(&[offset], contact);
+            let (offsets, contact) = (repl.election_offsets(), repl.last_contact_ms());
+            self.state.borrow_mut().set_replication(&offsets, contact);
             drop(shard);
             self.input(Input::Tick);
         }
@@ -476,9 +476,9 @@ impl Driver {
         let Some(shard) = self.shard.upgrade() else {
             return;
         };
-        let offset = crate::repl::hold_acks(&shard);
+        let offsets = crate::repl::hold_acks(&shard);
         let contact = shard.node.repl.last_contact_ms();
-        self.state.borrow_mut().set_replication(&[offset], contact);
+        self.state.borrow_mut().set_replication(&offsets, contact);
     }
 
     /// A message published on another node: every shard delivers it to its subscribers.

@@ -130,6 +130,12 @@ struct AckGate {
     held: bool,
     /// Per stream of the primary (its index), the offset last acknowledged on it.
     acked: std::collections::BTreeMap<usize, u64>,
+    /// Per stream of the primary, the offset held on it, recorded once per batch of frames
+    /// (where acknowledgements are decided). Elections read it when the primary's core count
+    /// differs from ours; otherwise shard `k` holds stream `k` and `offsets[k]` says it.
+    held_offsets: std::collections::BTreeMap<usize, u64>,
+    /// How many streams our primary has, once its layout was learnt (0: not yet).
+    primary_streams: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -173,14 +179,28 @@ impl NodeRepl {
         }
     }
 
-    /// Whether stream `k` may acknowledge `offset` now (not while held); records it if so.
-    pub(crate) fn admit_ack(&self, k: usize, offset: u64) -> bool {
+    /// Stream `k` applied a batch of frames up to `offset`: records what it holds and, when
+    /// `ack` (it has a link to acknowledge on), whether it may acknowledge `offset` now (not
+    /// while held), recording that too. One lock for both: this runs once per batch.
+    pub(crate) fn stream_applied(&self, k: usize, offset: u64, ack: bool) -> bool {
         self.with_acks(|g| {
-            if !g.held {
+            g.held_offsets.insert(k, offset);
+            let admit = ack && !g.held;
+            if admit {
                 g.acked.insert(k, offset);
             }
-            !g.held
+            admit
         })
+    }
+
+    /// Our primary has `n` streams (learnt from its layout).
+    pub(crate) fn set_primary_streams(&self, n: usize) {
+        self.with_acks(|g| g.primary_streams = n);
+    }
+
+    /// How many streams our primary has (0: not learnt yet).
+    pub(crate) fn primary_streams(&self) -> usize {
+        self.with_acks(|g| g.primary_streams)
     }
 
     /// Starts holding acknowledgements; whether they were not held yet.
@@ -193,12 +213,34 @@ impl NodeRepl {
         self.with_acks(|g| std::mem::replace(&mut g.held, false))
     }
 
-    /// The offset elections compare: what this node holds, and never less than what it
-    /// acknowledged (the cluster bus's `set_replication` asks for that while acknowledgements
-    /// are held; a full resync may have moved the stream back since).
-    pub fn election_offset(&self) -> u64 {
-        let acked: u64 = self.with_acks(|g| g.acked.values().sum());
-        self.offset().max(acked)
+    /// The offsets elections compare, one per stream of our primary (indexed by its shard; a
+    /// primary gives its own shards' offsets): what this node holds on each, and never less
+    /// than what it acknowledged there (the cluster bus's `set_replication` asks for that
+    /// while acknowledgements are held; a full resync may have moved a stream back since).
+    /// Elections compare them stream by stream: with several streams, two replicas can each
+    /// hold acknowledged writes the other lacks, which sums would hide.
+    pub fn election_offsets(&self) -> Vec<u64> {
+        let shards = self.offsets.len();
+        let replica = self.is_replica();
+        self.with_acks(|g| {
+            let streams = if replica && g.primary_streams != 0 {
+                g.primary_streams
+            } else {
+                shards
+            };
+            (0..streams)
+                .map(|k| {
+                    // The same core count: shard k receives stream k alone, and its offset
+                    // moves with every frame. Another: the per-stream record.
+                    let held = if streams == shards {
+                        self.offsets[k].load(Ordering::Relaxed)
+                    } else {
+                        g.held_offsets.get(&k).copied().unwrap_or(0)
+                    };
+                    held.max(g.acked.get(&k).copied().unwrap_or(0))
+                })
+                .collect()
+        })
     }
 
     fn ident(&self) -> Ident {
@@ -421,8 +463,12 @@ pub fn set_primary(shard: &Shard, target: Option<(String, u16)>) -> bool {
         return false;
     }
     node.repl.replica.store(target.is_some(), Ordering::Release);
-    // What we acknowledged was of the old primary's streams.
-    node.repl.with_acks(|g| g.acked.clear());
+    // What we acknowledged, held and knew of the layout was of the old primary's streams.
+    node.repl.with_acks(|g| {
+        g.acked.clear();
+        g.held_offsets.clear();
+        g.primary_streams = 0;
+    });
     let generation = node.repl.generation.fetch_add(1, Ordering::AcqRel) + 1;
     tracing::info!(role = ?new_role, "replication role changed");
     for t in 0..shard.shards() {
@@ -514,12 +560,12 @@ fn apply_role(shard: &Shard, generation: u64, target: Option<(String, u16)>) {
 }
 
 /// Holds this node's acknowledgements (the cluster bus's `HoldAcks`): from now on no stream
-/// acknowledges beyond what it already has. Returns the offset elections must compare
-/// ([`NodeRepl::election_offset`]), which covers everything acknowledged.
-pub fn hold_acks(shard: &Shard) -> u64 {
+/// acknowledges beyond what it already has. Returns the offsets elections must compare
+/// ([`NodeRepl::election_offsets`]), which cover everything acknowledged on each stream.
+pub fn hold_acks(shard: &Shard) -> Vec<u64> {
     let repl = &shard.node.repl;
     repl.hold();
-    repl.election_offset()
+    repl.election_offsets()
 }
 
 /// Ends a hold (the cluster bus's `ResumeAcks`) and has every stream acknowledge what it
@@ -671,26 +717,70 @@ mod tests {
     use super::*;
 
     /// The acknowledgement gate: while held, no stream acknowledges (even what it applies
-    /// meanwhile), and the offset elections compare never falls below what was acknowledged,
-    /// even when a stream's offset moves back (a full resync); released, streams acknowledge
-    /// again.
+    /// meanwhile), and the offsets elections compare never fall below what was acknowledged
+    /// on each stream, even when a stream's offset moves back (a full resync); released,
+    /// streams acknowledge again. Same core count as the primary: shard k holds stream k.
     #[test]
     fn held_acknowledgements() {
         let r = NodeRepl::new(2);
+        r.replica.store(true, Ordering::Release);
         r.offsets[0].store(100, Ordering::Relaxed);
         r.offsets[1].store(50, Ordering::Relaxed);
-        assert!(r.admit_ack(0, 100) && r.admit_ack(1, 50));
+        assert!(r.stream_applied(0, 100, true) && r.stream_applied(1, 50, true));
         assert!(r.hold());
         assert!(!r.hold(), "already held");
-        assert_eq!(r.election_offset(), 150);
+        assert_eq!(r.election_offsets(), [100, 50]);
         r.offsets[0].store(300, Ordering::Relaxed);
-        assert!(!r.admit_ack(0, 300), "held: nothing acknowledged");
-        assert_eq!(r.election_offset(), 350, "what it holds, when more");
+        assert!(
+            !r.stream_applied(0, 300, true),
+            "held: nothing acknowledged"
+        );
+        assert_eq!(r.election_offsets(), [300, 50], "what it holds, when more");
         r.offsets[0].store(20, Ordering::Relaxed);
-        assert_eq!(r.election_offset(), 150, "what it acknowledged, when more");
+        assert_eq!(
+            r.election_offsets(),
+            [100, 50],
+            "what it acknowledged, when more"
+        );
         assert!(r.release());
         assert!(!r.release(), "already released");
-        assert!(r.admit_ack(0, 300));
-        assert_eq!(r.election_offset(), 350);
+        assert!(r.stream_applied(0, 300, true));
+        r.offsets[0].store(300, Ordering::Relaxed);
+        assert_eq!(r.election_offsets(), [300, 50]);
+        assert!(
+            !r.stream_applied(1, 60, false),
+            "no link: nothing to acknowledge on"
+        );
+    }
+
+    /// A primary with another core count (three streams into two shards): the offsets are
+    /// per stream of the primary, from what each batch recorded, never the shards' sums, and
+    /// each is at least what was acknowledged on that stream. A primary node gives its own
+    /// shards' offsets, whatever it acknowledged as a replica before.
+    #[test]
+    fn election_offsets_follow_the_primarys_streams() {
+        let r = NodeRepl::new(2);
+        r.replica.store(true, Ordering::Release);
+        r.set_primary_streams(3);
+        assert_eq!(r.primary_streams(), 3);
+        // Shard 0 receives streams 0 and 2: its own offset is their sum.
+        r.offsets[0].store(70, Ordering::Relaxed);
+        r.offsets[1].store(40, Ordering::Relaxed);
+        assert!(r.stream_applied(0, 30, true));
+        assert!(r.stream_applied(1, 40, true));
+        assert!(r.stream_applied(2, 40, true));
+        assert_eq!(r.election_offsets(), [30, 40, 40]);
+        assert!(r.hold());
+        // Stream 1 moves back (a full resync from a primary whose history we lost).
+        assert!(!r.stream_applied(1, 10, true));
+        assert!(!r.stream_applied(2, 45, true));
+        assert_eq!(
+            r.election_offsets(),
+            [30, 40, 45],
+            "acknowledged on 1, held on 2"
+        );
+        assert!(r.release());
+        r.replica.store(false, Ordering::Release);
+        assert_eq!(r.election_offsets(), [70, 40], "a primary: its own shards");
     }
 }

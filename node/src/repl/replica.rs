@@ -41,6 +41,7 @@ async fn supervise(shard: Rc<Shard>, generation: u64, host: String, port: u16) {
     while current(&shard, generation) {
         match fetch_layout(&host, port).await {
             Ok(ports) => {
+                shard.node.repl.set_primary_streams(ports.len());
                 let mine: Vec<usize> = (0..ports.len())
                     .filter(|k| k % shard.shards() == shard.id)
                     .collect();
@@ -563,7 +564,8 @@ fn sum_stream_offsets(shard: &Shard) {
 }
 
 /// Acknowledges the stream's offset once the current batch of frames is applied, unless
-/// acknowledgements are held (see the module docs of `crate::repl`).
+/// acknowledgements are held (see the module docs of `crate::repl`), and records it for the
+/// elections' per-stream offsets.
 pub(super) fn schedule_ack(shard: &Shard, k: usize) {
     let mut st = shard.repl.state();
     let Some(s) = st.streams.get_mut(&k) else {
@@ -580,8 +582,8 @@ pub(super) fn schedule_ack(shard: &Shard, k: usize) {
             let mut st = s.repl.state();
             if let Some(st) = st.streams.get_mut(&k) {
                 st.ack_scheduled = false;
-                if let Some(l) = &st.link {
-                    if s.node.repl.admit_ack(k, st.offset) {
+                if s.node.repl.stream_applied(k, st.offset, st.link.is_some()) {
+                    if let Some(l) = &st.link {
                         l.send(&frame::ack(st.offset));
                     }
                 }
