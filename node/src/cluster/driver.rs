@@ -143,8 +143,9 @@ pub struct Driver {
     links: RefCell<HashMap<LinkId, LinkSlot>>,
     conf: ConfFile,
     stats: Cell<MessageStats>,
-    /// The settings last given to the state machine, to notice CONFIG SET.
-    applied: RefCell<(Settings, u16)>,
+    /// The settings last given to the state machine (cluster directives, port,
+    /// `min-replicas-ack`), to notice CONFIG SET.
+    applied: RefCell<(Settings, u16, usize)>,
     /// Scratch buffer for encoding.
     encode_buf: RefCell<Vec<u8>>,
     /// What the last fsynced `nodes.conf` held of what must survive a power loss.
@@ -180,7 +181,11 @@ impl Driver {
             links: RefCell::new(HashMap::new()),
             conf: boot.conf,
             stats: Cell::new(MessageStats::default()),
-            applied: RefCell::new((config.cluster.clone(), config.port)),
+            applied: RefCell::new((
+                config.cluster.clone(),
+                config.port,
+                config.repl.min_replicas_ack,
+            )),
             encode_buf: RefCell::new(Vec::with_capacity(4096)),
             synced: RefCell::new(Some(synced)),
             accept_cancel: monoio::io::Canceller::new(),
@@ -265,12 +270,13 @@ impl Driver {
     fn reconfigure(&self, shard: &Shard) {
         let config = shard.config();
         let mut applied = self.applied.borrow_mut();
-        if applied.0 == config.cluster && applied.1 == config.port {
+        let sync_replicas = config.repl.min_replicas_ack;
+        if applied.0 == config.cluster && applied.1 == config.port && applied.2 == sync_replicas {
             return;
         }
-        *applied = (config.cluster.clone(), config.port);
+        *applied = (config.cluster.clone(), config.port, sync_replicas);
         // With no announced address the learnt one stays (see `ClusterState::reconfigure`).
-        let cfg = config.cluster.bus_config(config.port);
+        let cfg = config.cluster.bus_config(config.port, sync_replicas);
         self.state.borrow_mut().reconfigure(cfg);
     }
 
