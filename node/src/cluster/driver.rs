@@ -25,6 +25,9 @@
 //! - `HoldAcks`/`ResumeAcks`: the replication streams hold their acknowledgements, or
 //!   acknowledge again (`crate::repl::hold_acks`); after a hold the state machine is told the
 //!   offsets votes must compare, one per stream, which cover everything acknowledged before it.
+//! - `CatchUp`: the replication streams it lists are fetched from a sibling replica while
+//!   the primary is unreachable, or no longer (`crate::repl::catch_up`); the offsets they
+//!   bring reach the state machine at the next tick.
 //! - `PauseWrites`: client writes are held (`super::pause`); a task waits until the writes
 //!   admitted before have run and been sealed, then reports the final offset to the state
 //!   machine (`ClusterState::writes_paused`), unless the pause ended meanwhile.
@@ -41,7 +44,8 @@ use super::{bus_now_ms, Settings};
 use crate::net::link::{self, Link, LinkEvent};
 use crate::shard::Shard;
 use corekey_bus::cluster::{
-    Action, AdminError, AdminOk, AdminOp, ClusterState, Input, LinkId, TICK_INTERVAL_MS,
+    Action, AdminError, AdminOk, AdminOp, CatchUpSource, ClusterState, Input, LinkId,
+    TICK_INTERVAL_MS,
 };
 use corekey_bus::config::PersistedConfig;
 use corekey_bus::topology::{NodeId, Topology};
@@ -435,8 +439,7 @@ impl Driver {
                     channel,
                     message,
                 } => self.deliver(sharded, channel, message),
-                // Not carried out yet (the node side of sibling catch-up is being written).
-                Action::CatchUp { .. } => {}
+                Action::CatchUp { from } => self.catch_up(from),
                 Action::Log(event) => tracing::info!("cluster: {event}"),
             }
         }
@@ -485,6 +488,21 @@ impl Driver {
         let offsets = crate::repl::hold_acks(&shard);
         let contact = shard.node.repl.last_contact_ms();
         self.state.borrow_mut().set_replication(&offsets, contact);
+    }
+
+    /// Fetches the listed streams from a sibling replica while our primary is unreachable,
+    /// or stops (`None`); the tick feeds the offsets it brings to the state machine.
+    fn catch_up(&self, from: Option<CatchUpSource>) {
+        let Some(shard) = self.shard.upgrade() else {
+            return;
+        };
+        let from = from.map(|f| crate::repl::CatchUpFrom {
+            node: f.node.to_hex(),
+            ip: f.ip,
+            port: f.port,
+            streams: f.streams,
+        });
+        crate::repl::catch_up(&shard, from);
     }
 
     /// A message published on another node: every shard delivers it to its subscribers.

@@ -79,6 +79,28 @@
 //! The replica keeps applying what it receives; only the acknowledgements wait. The gate is
 //! one lock for the node, taken by each shard as it acknowledges, so a hold covers every
 //! acknowledgement that had not been recorded when it began.
+//!
+//! # Catching up from a sibling
+//!
+//! With several streams, two replicas of one primary can each hold acknowledged writes the
+//! other lacks (one is ahead on stream 0, the other on stream 1). When the primary fails the
+//! cluster bus compares offsets stream by stream and says, with its `CatchUp`, which sibling
+//! replica holds more on which streams ([`catch_up`]). The sibling keeps a backlog of the
+//! primary's frames at the primary's offsets, and already serves its mirrored streams to
+//! sub-replicas, so fetching a suffix is a partial resync against it.
+//!
+//! The node keeps the source (and a generation bumped at each change); each shard's stream
+//! supervisor (`replica.rs`) uses it only when the primary is unreachable: it then connects
+//! the listed streams it owns to the sibling (its layout comes from `REPLCONF corekey-layout`,
+//! as the primary's does), says HELLO with its replid and offset, and applies what follows
+//! exactly as from the primary (backlog, offsets, sub-replicas, acknowledgements). A FULLRESYNC
+//! is refused: it would drop what we hold; the stream stays as it was and is not asked again
+//! from the same source. The primary's streams and the sibling's never run at the same time
+//! on one shard: one supervisor runs either, and waits for the catch-up streams to end before
+//! it tries the primary again. A new source, none, or a role change closes the catch-up links
+//! (a new source also closes the listed streams' links to the primary, which a vanished
+//! primary could hold open until `repl-timeout`), and the supervisor starts over. Frames from
+//! a sibling do not count as contact with the primary (the data-age rule of elections).
 
 pub mod backlog;
 pub mod capture;
@@ -122,6 +144,27 @@ pub struct NodeRepl {
     last_contact_ms: AtomicU64,
     /// What each stream acknowledged, and whether acknowledgements are held.
     acks: Mutex<AckGate>,
+    /// The sibling replica to catch up from (see "Catching up from a sibling").
+    catch_up: Mutex<CatchUpState>,
+}
+
+/// A sibling replica to fetch streams from (the cluster bus's `CatchUp`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatchUpFrom {
+    /// The sibling's node id (for the logs).
+    pub node: String,
+    /// Its client address and port.
+    pub ip: String,
+    pub port: u16,
+    /// Our primary's streams (indexes) it holds more of.
+    pub streams: Vec<usize>,
+}
+
+#[derive(Debug, Default)]
+struct CatchUpState {
+    /// Bumped at every change of `from`; catch-up links of another generation close.
+    generation: u64,
+    from: Option<CatchUpFrom>,
 }
 
 /// See "Held acknowledgements" in the module docs.
@@ -169,7 +212,36 @@ impl NodeRepl {
             ports: (0..shards).map(|_| AtomicU16::new(0)).collect(),
             last_contact_ms: AtomicU64::new(0),
             acks: Mutex::new(AckGate::default()),
+            catch_up: Mutex::new(CatchUpState::default()),
         }
+    }
+
+    fn with_catch_up<R>(&self, f: impl FnOnce(&mut CatchUpState) -> R) -> R {
+        match self.catch_up.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Sets the catch-up source; the new generation when it changed.
+    fn set_catch_up(&self, from: Option<CatchUpFrom>) -> Option<u64> {
+        self.with_catch_up(|c| {
+            if c.from == from {
+                return None;
+            }
+            c.from = from;
+            c.generation += 1;
+            Some(c.generation)
+        })
+    }
+
+    /// The catch-up source and its generation.
+    fn catch_up_source(&self) -> (u64, Option<CatchUpFrom>) {
+        self.with_catch_up(|c| (c.generation, c.from.clone()))
+    }
+
+    fn catch_up_generation(&self) -> u64 {
+        self.with_catch_up(|c| c.generation)
     }
 
     fn with_acks<R>(&self, f: impl FnOnce(&mut AckGate) -> R) -> R {
@@ -305,6 +377,10 @@ pub(crate) struct InStream {
     pub syncing: bool,
     pub last_io_ms: i64,
     pub ack_scheduled: bool,
+    /// The link is a catch-up link from a sibling replica, of this catch-up generation.
+    pub catch_up: Option<u64>,
+    /// The catch-up generation whose sibling offered only a full resync (not asked again).
+    pub catch_up_refused: Option<u64>,
 }
 
 /// A WAIT (or sync-mode write) waiting for acknowledgements on this shard.
@@ -463,6 +539,10 @@ pub fn set_primary(shard: &Shard, target: Option<(String, u16)>) -> bool {
         return false;
     }
     node.repl.replica.store(target.is_some(), Ordering::Release);
+    // A catch-up was for the old primary's streams (`apply_role` closes its links).
+    if node.repl.set_catch_up(None).is_some() {
+        tracing::info!("catch-up from a sibling replica: ended by a role change");
+    }
     // What we acknowledged, held and knew of the layout was of the old primary's streams.
     node.repl.with_acks(|g| {
         g.acked.clear();
@@ -581,6 +661,44 @@ pub fn resume_acks(shard: &Shard) {
                 replica::schedule_ack(s, k);
             }
         };
+        if t == shard.id {
+            job(shard);
+        } else {
+            shard.post(t, Box::new(job));
+        }
+    }
+}
+
+/// Carries out the cluster bus's `CatchUp` (see "Catching up from a sibling" in the module
+/// docs): while our primary is unreachable, the streams `from` lists are fetched from that
+/// sibling replica; `None` ends any catch-up. Runs on any shard; every shard is told.
+pub fn catch_up(shard: &Shard, from: Option<CatchUpFrom>) {
+    let from = from.map(|mut f| {
+        // One applier per stream: a stream listed twice is fetched once.
+        f.streams.sort_unstable();
+        f.streams.dedup();
+        f
+    });
+    let repl = &shard.node.repl;
+    let Some(generation) = repl.set_catch_up(from.clone()) else {
+        return;
+    };
+    let offsets = repl.election_offsets();
+    match &from {
+        Some(f) => tracing::info!(
+            sibling = %f.node,
+            ip = %f.ip,
+            port = f.port,
+            streams = ?f.streams,
+            ?offsets,
+            "catch-up from a sibling replica: started"
+        ),
+        None => tracing::info!(?offsets, "catch-up from a sibling replica: ended"),
+    }
+    let streams = from.map(|f| f.streams).unwrap_or_default();
+    for t in 0..shard.shards() {
+        let streams = streams.clone();
+        let job = move |s: &Shard| replica::on_catch_up_changed(s, generation, &streams);
         if t == shard.id {
             job(shard);
         } else {
@@ -751,6 +869,32 @@ mod tests {
             !r.stream_applied(1, 60, false),
             "no link: nothing to acknowledge on"
         );
+    }
+
+    /// The catch-up source: each change (a source, another, none) gets a new generation, so
+    /// links of the older one close; setting the same source again changes nothing.
+    #[test]
+    fn catch_up_source_lifecycle() {
+        let r = NodeRepl::new(2);
+        assert_eq!(r.catch_up_source(), (0, None));
+        assert_eq!(r.set_catch_up(None), None, "nothing to end");
+        let from = CatchUpFrom {
+            node: "b".repeat(40),
+            ip: "127.0.0.1".into(),
+            port: 7001,
+            streams: vec![1],
+        };
+        assert_eq!(r.set_catch_up(Some(from.clone())), Some(1));
+        assert_eq!(r.set_catch_up(Some(from.clone())), None, "the same source");
+        assert_eq!(r.catch_up_source(), (1, Some(from.clone())));
+        let more = CatchUpFrom {
+            streams: vec![0, 1],
+            ..from
+        };
+        assert_eq!(r.set_catch_up(Some(more)), Some(2), "more streams");
+        assert_eq!(r.set_catch_up(None), Some(3));
+        assert_eq!(r.catch_up_source(), (3, None));
+        assert_eq!(r.catch_up_generation(), 3);
     }
 
     /// A primary with another core count (three streams into two shards): the offsets are
