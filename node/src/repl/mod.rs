@@ -82,12 +82,16 @@
 //!
 //! # Catching up from a sibling
 //!
-//! With several streams, two replicas of one primary can each hold acknowledged writes the
-//! other lacks (one is ahead on stream 0, the other on stream 1). When the primary fails the
-//! cluster bus compares offsets stream by stream and says, with its `CatchUp`, which sibling
-//! replica holds more on which streams ([`catch_up`]). The sibling keeps a backlog of the
-//! primary's frames at the primary's offsets, and already serves its mirrored streams to
-//! sub-replicas, so fetching a suffix is a partial resync against it.
+//! With several streams, the replicas of one primary need not be ordered: one can hold
+//! acknowledged writes on stream 1 while its sibling holds more of stream 0, and more in sum.
+//! (Some replica holds every acknowledged write: an acknowledgement needs one node to have
+//! acknowledged every stream's offset as it was after the write. But sums do not say which.)
+//! So the cluster bus compares offsets stream by stream, a sibling ahead on a stream refuses
+//! its vote, and when the primary fails the bus says, with its `CatchUp`, which sibling holds
+//! more on which streams ([`catch_up`]), so that a candidate comes to hold all of it. The
+//! sibling keeps a backlog of the primary's frames at the primary's offsets, and already
+//! serves its mirrored streams to sub-replicas, so fetching a suffix is a partial resync
+//! against it.
 //!
 //! The node keeps the source (and a generation bumped at each change); each shard's stream
 //! supervisor (`replica.rs`) uses it only when the primary is unreachable: it then connects
@@ -289,8 +293,8 @@ impl NodeRepl {
     /// primary gives its own shards' offsets): what this node holds on each, and never less
     /// than what it acknowledged there (the cluster bus's `set_replication` asks for that
     /// while acknowledgements are held; a full resync may have moved a stream back since).
-    /// Elections compare them stream by stream: with several streams, two replicas can each
-    /// hold acknowledged writes the other lacks, which sums would hide.
+    /// Elections compare them stream by stream: with several streams a replica can hold
+    /// acknowledged writes its sibling lacks while the sibling holds more in sum.
     pub fn election_offsets(&self) -> Vec<u64> {
         let shards = self.offsets.len();
         let replica = self.is_replica();
