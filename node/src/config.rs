@@ -1561,7 +1561,7 @@ mod tests {
     #[test]
     fn replica_migration_directives_reach_the_bus() {
         let c = run(&[]).unwrap();
-        let bus = c.cluster.bus_config(c.port);
+        let bus = c.cluster.bus_config(c.port, c.repl.min_replicas_ack);
         assert!(bus.allow_replica_migration);
         assert_eq!(bus.migration_barrier, 1);
         let c = run(&[
@@ -1571,11 +1571,31 @@ mod tests {
             "3",
         ])
         .unwrap();
-        let bus = c.cluster.bus_config(c.port);
+        let bus = c.cluster.bus_config(c.port, c.repl.min_replicas_ack);
         assert!(!bus.allow_replica_migration);
         assert_eq!(bus.migration_barrier, 3);
         let e = run(&["--cluster-migration-barrier", "-1"]).unwrap_err();
         assert!(e.to_string().contains("cluster-migration-barrier"), "{e}");
+    }
+
+    /// `min-replicas-ack` (sync mode) reaches the bus state machine as `sync_replicas`: its
+    /// elections then need offsets from enough replicas (0, the default, is no sync mode).
+    #[test]
+    fn min_replicas_ack_reaches_the_bus() {
+        let c = run(&[]).unwrap();
+        assert_eq!(
+            c.cluster
+                .bus_config(c.port, c.repl.min_replicas_ack)
+                .sync_replicas,
+            0
+        );
+        let c = run(&["--min-replicas-ack", "2"]).unwrap();
+        assert_eq!(
+            c.cluster
+                .bus_config(c.port, c.repl.min_replicas_ack)
+                .sync_replicas,
+            2
+        );
     }
 
     /// Memory values accept Valkey's units.

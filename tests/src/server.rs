@@ -144,6 +144,44 @@ impl Process {
         }
     }
 
+    /// Stops one thread of the process, the one named `name` (as `/proc/<pid>/task/*/comm`
+    /// shows it, e.g. corekey's `shard-0`), and only it: the others run on. Unlike SIGSTOP,
+    /// which stops a whole process, this can stall one shard of a node. The thread is held in
+    /// a ptrace(2) stop until the returned guard is dropped (or this test process ends).
+    /// `None` when no thread has that name or ptrace is not allowed here.
+    pub fn freeze_thread(&mut self, name: &str) -> Option<FrozenThread> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).ok()?;
+        let tid: libc::pid_t = tasks
+            .filter_map(|t| t.ok())
+            .find(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+            })?
+            .file_name()
+            .to_str()?
+            .parse()
+            .ok()?;
+        let none = std::ptr::null_mut::<libc::c_void>();
+        // SAFETY: ptrace(2) and waitpid(2) on a thread of our own child; no memory is shared.
+        unsafe {
+            if libc::ptrace(libc::PTRACE_SEIZE, tid, none, none) != 0 {
+                return None;
+            }
+            if libc::ptrace(libc::PTRACE_INTERRUPT, tid, none, none) != 0 {
+                libc::ptrace(libc::PTRACE_DETACH, tid, none, none);
+                return None;
+            }
+            // The stop is in effect once reported.
+            let mut status = 0;
+            if libc::waitpid(tid, &mut status, libc::__WALL) != tid {
+                return None;
+            }
+        }
+        Some(FrozenThread {
+            tid,
+            _tracer: std::marker::PhantomData,
+        })
+    }
+
     /// Waits until the process exits; None if it is still running at the deadline.
     pub fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
         crate::wait::poll(deadline, || self.exited())
@@ -201,6 +239,28 @@ impl Drop for Process {
         } else {
             let _ = std::fs::remove_file(&self.stdout_path);
             let _ = std::fs::remove_file(&self.stderr_path);
+        }
+    }
+}
+
+/// A thread held by [`Process::freeze_thread`]; released (it runs on) on drop. Drop it before
+/// killing its process: a traced thread that dies waits for its tracer to reap it.
+pub struct FrozenThread {
+    tid: libc::pid_t,
+    /// Not `Send`: ptrace answers only the thread that attached.
+    _tracer: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for FrozenThread {
+    fn drop(&mut self) {
+        let none = std::ptr::null_mut::<libc::c_void>();
+        // SAFETY: as in `freeze_thread`. If the thread died meanwhile, detaching fails and
+        // the wait reaps it, so its process can be reaped in turn.
+        unsafe {
+            if libc::ptrace(libc::PTRACE_DETACH, self.tid, none, none) != 0 {
+                let mut status = 0;
+                libc::waitpid(self.tid, &mut status, libc::__WALL | libc::WNOHANG);
+            }
         }
     }
 }

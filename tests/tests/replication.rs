@@ -829,6 +829,164 @@ fn sync_mode_replicas_hold_acks_while_their_primary_is_fail() {
     }
 }
 
+/// Sync mode with two replicas ahead on different streams, which sums of offsets hid from
+/// elections: one primary of two shards and two replicas (`--cores 2`, `min-replicas-ack 1`).
+/// A shard thread of a replica is stopped (ptrace: the rest of the node runs on) until the
+/// primary drops that stream's link (`repl-timeout 2`; seen in INFO replication: the offset
+/// the replica acknowledged is then its other stream's alone). First replica 2 loses stream
+/// 1, and writes there are acknowledged by replica 1 alone; then replica 1 loses stream 0,
+/// and a larger write there reaches replica 2 alone (unacknowledged: no replica holds both
+/// streams' latest, so its connection is closed). The primary is killed with SIGKILL and the
+/// threads released: replica 1 is ahead on stream 1 with acknowledged writes, replica 2 on
+/// stream 0 and in sum (checked). A replica is promoted, after catching up from its sibling
+/// (the bus's `CatchUp`: each refuses the other while ahead on a stream), and every
+/// acknowledged write is on it. Skipped where ptrace is not allowed.
+#[test]
+fn replicas_ahead_on_different_streams_lose_no_acknowledged_write() {
+    use corekey_tests::cluster::Node;
+    let args = [
+        "--cluster-node-timeout",
+        "2000",
+        "--min-replicas-ack",
+        "1",
+        "--min-replicas-ack-timeout",
+        "500",
+    ];
+    // 2 s, not 1: pings (and their acknowledgements) come every second.
+    let primary_args = [&args[..], &["--repl-timeout", "2"]].concat();
+    let mut nodes = vec![
+        Node::start(2, &primary_args),
+        Node::start(2, &args),
+        Node::start(2, &args),
+    ];
+    single_shard(&nodes);
+    for r in &nodes[1..] {
+        wait::until("a replica's link to come up", SYNC_DEADLINE, || {
+            r.replicates(&nodes[0]).then_some(())
+        });
+    }
+    // Unequal streams, so that the offset a replica acknowledged tells which stream it has.
+    let mut acked = keys_on_shard(0, "base", 20);
+    acked.extend(keys_on_shard(1, "base", 5));
+    set_all(&nodes[0], &acked);
+    let mut p = nodes[0].client();
+    wait::until("both replicas to acknowledge", SYNC_DEADLINE, || {
+        (p.call(&["WAIT", "2", "1000"]).reply.as_int() == Some(2)).then_some(())
+    });
+
+    // Replica 2 loses stream 1; replica 1 acknowledges what is written there.
+    let Some(frozen2) = nodes[2].server.process().freeze_thread("shard-1") else {
+        eprintln!("skipped: ptrace(2) is not allowed here");
+        return;
+    };
+    wait_acknowledged_only(&nodes[0], &nodes[2], 0);
+    let ahead1 = keys_on_shard(1, "ahead1", 10);
+    set_all(&nodes[0], &ahead1);
+    // Replica 1 loses stream 0; replica 2 gets a larger write there, which no replica
+    // holding both streams' latest can acknowledge.
+    let frozen1 = nodes[1].server.process().freeze_thread("shard-0");
+    let frozen1 = frozen1.expect("ptrace allowed a moment ago");
+    wait_acknowledged_only(&nodes[0], &nodes[1], 1);
+    let tag = (0..)
+        .map(|i| format!("{{ahead2-{i}}}"))
+        .find(|t| corekey_tests::slot::key_shard(t.as_bytes(), 2) == 0)
+        .expect("a hash tag on shard 0");
+    let value = "v".repeat(300);
+    let mut mset = vec!["MSET".to_string()];
+    for i in 0..30 {
+        mset.extend([format!("{tag}:{i}"), value.clone()]);
+    }
+    let e = p
+        .try_call(&mset)
+        .expect_err("no replica holds both streams");
+    assert!(e.is_closed(), "{e}");
+    wait_acknowledged_only(&nodes[0], &nodes[2], 0);
+
+    let killed = std::time::Instant::now();
+    nodes[0].server.process().kill();
+    drop((frozen1, frozen2));
+    // The replicas hold what they had: catching up starts once the primary is FAIL.
+    let (o1, o2) = (shard_offsets(&nodes[1]), shard_offsets(&nodes[2]));
+    println!("stream offsets: replica 1 {o1:?}, replica 2 {o2:?}");
+    assert!(
+        o1[1] > o2[1] && o2[0] > o1[0] && o2.iter().sum::<u64>() > o1.iter().sum::<u64>(),
+        "replica 1 ahead on stream 1, replica 2 on stream 0 and in sum: {o1:?} {o2:?}"
+    );
+    acked.extend(ahead1);
+
+    let promoted = wait::until("a replica to be promoted", Duration::from_secs(30), || {
+        (1..3).find(|&i| nodes[i].info("replication", "role").as_deref() == Some("master"))
+    });
+    println!(
+        "replica {promoted} promoted after {:?}, stream offsets {:?}",
+        killed.elapsed(),
+        shard_offsets(&nodes[promoted])
+    );
+    let mut np = nodes[promoted].client();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|k| np.call(&["GET", k.as_str()]).reply.as_bytes() != Some(k.as_bytes()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged writes missing on the new primary: {missing:?}",
+        missing.len(),
+        acked.len()
+    );
+}
+
+/// `n` keys named `{prefix}:{i}` whose slots a node of two shards keeps on `shard`.
+fn keys_on_shard(shard: u16, prefix: &str, n: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("{prefix}:{i}"))
+        .filter(|k| corekey_tests::slot::key_shard(k.as_bytes(), 2) == shard)
+        .take(n)
+        .collect()
+}
+
+/// Sets every key to its own name on `node`, each acknowledged (+OK).
+fn set_all(node: &corekey_tests::cluster::Node, keys: &[String]) {
+    let mut c = node.client();
+    for k in keys {
+        assert_eq!(c.call_text(&["SET", k, k]), "+OK\r\n", "SET {k}");
+    }
+}
+
+/// `repl_shard_offsets` of INFO replication: each shard's stream offset.
+fn shard_offsets(node: &corekey_tests::cluster::Node) -> Vec<u64> {
+    let text = node
+        .info("replication", "repl_shard_offsets")
+        .expect("INFO replication has repl_shard_offsets");
+    text.split(',')
+        .map(|o| o.parse().expect("an offset"))
+        .collect()
+}
+
+/// Waits until `primary` counts `replica` on stream `kept` alone (it dropped the others),
+/// with all of that stream acknowledged: its INFO line for the replica is then not online,
+/// with the primary's offset of that stream.
+fn wait_acknowledged_only(
+    primary: &corekey_tests::cluster::Node,
+    replica: &corekey_tests::cluster::Node,
+    kept: usize,
+) {
+    let port = replica.port().to_string();
+    wait::until(
+        "the primary to count one stream of a replica",
+        SYNC_DEADLINE,
+        || {
+            let kept_offset = shard_offsets(primary)[kept];
+            let info = primary.text(&["INFO", "replication"]);
+            let line = info
+                .lines()
+                .filter(|l| l.starts_with("slave") && l.contains(":ip="))
+                .find(|l| l.contains(&format!(",port={port},")))?;
+            (!line.contains(",state=online,") && line.contains(&format!(",offset={kept_offset},")))
+                .then_some(())
+        },
+    );
+}
+
 /// `repl-timeout`: a replica whose primary goes silent (stopped with SIGSTOP: no close, no
 /// pings) drops the link and reports it down; when the primary comes back the replica resumes
 /// with a partial resync and gets what was written.

@@ -24,7 +24,10 @@
 //!   once on shard 0, posted through the mesh to the others.
 //! - `HoldAcks`/`ResumeAcks`: the replication streams hold their acknowledgements, or
 //!   acknowledge again (`crate::repl::hold_acks`); after a hold the state machine is told the
-//!   offset votes must compare, which covers everything acknowledged before it.
+//!   offsets votes must compare, one per stream, which cover everything acknowledged before it.
+//! - `CatchUp`: the replication streams it lists are fetched from a sibling replica while
+//!   the primary is unreachable, or no longer (`crate::repl::catch_up`); the offsets they
+//!   bring reach the state machine at the next tick.
 //! - `PauseWrites`: client writes are held (`super::pause`); a task waits until the writes
 //!   admitted before have run and been sealed, then reports the final offset to the state
 //!   machine (`ClusterState::writes_paused`), unless the pause ended meanwhile.
@@ -41,7 +44,8 @@ use super::{bus_now_ms, Settings};
 use crate::net::link::{self, Link, LinkEvent};
 use crate::shard::Shard;
 use corekey_bus::cluster::{
-    Action, AdminError, AdminOk, AdminOp, ClusterState, Input, LinkId, TICK_INTERVAL_MS,
+    Action, AdminError, AdminOk, AdminOp, CatchUpSource, ClusterState, Input, LinkId,
+    TICK_INTERVAL_MS,
 };
 use corekey_bus::config::PersistedConfig;
 use corekey_bus::topology::{NodeId, Topology};
@@ -143,8 +147,9 @@ pub struct Driver {
     links: RefCell<HashMap<LinkId, LinkSlot>>,
     conf: ConfFile,
     stats: Cell<MessageStats>,
-    /// The settings last given to the state machine, to notice CONFIG SET.
-    applied: RefCell<(Settings, u16)>,
+    /// The settings last given to the state machine (cluster directives, port,
+    /// `min-replicas-ack`), to notice CONFIG SET.
+    applied: RefCell<(Settings, u16, usize)>,
     /// Scratch buffer for encoding.
     encode_buf: RefCell<Vec<u8>>,
     /// What the last fsynced `nodes.conf` held of what must survive a power loss.
@@ -180,7 +185,11 @@ impl Driver {
             links: RefCell::new(HashMap::new()),
             conf: boot.conf,
             stats: Cell::new(MessageStats::default()),
-            applied: RefCell::new((config.cluster.clone(), config.port)),
+            applied: RefCell::new((
+                config.cluster.clone(),
+                config.port,
+                config.repl.min_replicas_ack,
+            )),
             encode_buf: RefCell::new(Vec::with_capacity(4096)),
             synced: RefCell::new(Some(synced)),
             accept_cancel: monoio::io::Canceller::new(),
@@ -254,8 +263,8 @@ impl Driver {
             self.reconfigure(&shard);
             // Elections rank replicas by offset and refuse one whose data is too old.
             let repl = &shard.node.repl;
-            let (offset, contact) = (repl.election_offset(), repl.last_contact_ms());
-            self.state.borrow_mut().set_replication(&[offset], contact);
+            let (offsets, contact) = (repl.election_offsets(), repl.last_contact_ms());
+            self.state.borrow_mut().set_replication(&offsets, contact);
             drop(shard);
             self.input(Input::Tick);
         }
@@ -265,12 +274,13 @@ impl Driver {
     fn reconfigure(&self, shard: &Shard) {
         let config = shard.config();
         let mut applied = self.applied.borrow_mut();
-        if applied.0 == config.cluster && applied.1 == config.port {
+        let sync_replicas = config.repl.min_replicas_ack;
+        if applied.0 == config.cluster && applied.1 == config.port && applied.2 == sync_replicas {
             return;
         }
-        *applied = (config.cluster.clone(), config.port);
+        *applied = (config.cluster.clone(), config.port, sync_replicas);
         // With no announced address the learnt one stays (see `ClusterState::reconfigure`).
-        let cfg = config.cluster.bus_config(config.port);
+        let cfg = config.cluster.bus_config(config.port, sync_replicas);
         self.state.borrow_mut().reconfigure(cfg);
     }
 
@@ -429,8 +439,7 @@ impl Driver {
                     channel,
                     message,
                 } => self.deliver(sharded, channel, message),
-                // Not carried out yet (the node side of sibling catch-up is being written).
-                Action::CatchUp { .. } => {}
+                Action::CatchUp { from } => self.catch_up(from),
                 Action::Log(event) => tracing::info!("cluster: {event}"),
             }
         }
@@ -476,9 +485,24 @@ impl Driver {
         let Some(shard) = self.shard.upgrade() else {
             return;
         };
-        let offset = crate::repl::hold_acks(&shard);
+        let offsets = crate::repl::hold_acks(&shard);
         let contact = shard.node.repl.last_contact_ms();
-        self.state.borrow_mut().set_replication(&[offset], contact);
+        self.state.borrow_mut().set_replication(&offsets, contact);
+    }
+
+    /// Fetches the listed streams from a sibling replica while our primary is unreachable,
+    /// or stops (`None`); the tick feeds the offsets it brings to the state machine.
+    fn catch_up(&self, from: Option<CatchUpSource>) {
+        let Some(shard) = self.shard.upgrade() else {
+            return;
+        };
+        let from = from.map(|f| crate::repl::CatchUpFrom {
+            node: f.node.to_hex(),
+            ip: f.ip,
+            port: f.port,
+            streams: f.streams,
+        });
+        crate::repl::catch_up(&shard, from);
     }
 
     /// A message published on another node: every shard delivers it to its subscribers.

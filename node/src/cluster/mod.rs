@@ -106,8 +106,10 @@ impl Settings {
         }
     }
 
-    /// The state machine's settings for a node on `client_port`.
-    pub fn bus_config(&self, client_port: u16) -> ClusterConfig {
+    /// The state machine's settings for a node on `client_port` whose sync mode waits for
+    /// `min_replicas_ack` replicas (`min-replicas-ack`: elections must hear from enough
+    /// replicas that one holds every acknowledged write).
+    pub fn bus_config(&self, client_port: u16, min_replicas_ack: usize) -> ClusterConfig {
         let port = if self.announce_port != 0 {
             self.announce_port
         } else {
@@ -126,6 +128,7 @@ impl Settings {
         c.replica_no_failover = self.replica_no_failover;
         c.allow_replica_migration = self.allow_replica_migration;
         c.migration_barrier = self.migration_barrier;
+        c.sync_replicas = min_replicas_ack;
         // Election delays scale with the node timeout (issue 7: promotion within node timeout
         // + 500 ms). They only let the FAIL broadcast land before votes are asked (one hop:
         // whoever declares FAIL sends it to every node) and let the most up-to-date replica
@@ -218,7 +221,9 @@ pub fn boot(config: &Config, node: &NodeShared) -> Result<Vec<Option<ShardBoot>>
     }
     let now = bus_now_ms(node);
     let (conf, persisted) = persist::ConfFile::open(&config.cluster.config_file)?;
-    let bus_cfg = config.cluster.bus_config(config.port);
+    let bus_cfg = config
+        .cluster
+        .bus_config(config.port, config.repl.min_replicas_ack);
     let seed = random_seed();
     let state = match &persisted {
         Some(p) => ClusterState::restore(bus_cfg, p, now, seed).map_err(|e| {

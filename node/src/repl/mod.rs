@@ -79,6 +79,32 @@
 //! The replica keeps applying what it receives; only the acknowledgements wait. The gate is
 //! one lock for the node, taken by each shard as it acknowledges, so a hold covers every
 //! acknowledgement that had not been recorded when it began.
+//!
+//! # Catching up from a sibling
+//!
+//! With several streams, the replicas of one primary need not be ordered: one can hold
+//! acknowledged writes on stream 1 while its sibling holds more of stream 0, and more in sum.
+//! (Some replica holds every acknowledged write: an acknowledgement needs one node to have
+//! acknowledged every stream's offset as it was after the write. But sums do not say which.)
+//! So the cluster bus compares offsets stream by stream, a sibling ahead on a stream refuses
+//! its vote, and when the primary fails the bus says, with its `CatchUp`, which sibling holds
+//! more on which streams ([`catch_up`]), so that a candidate comes to hold all of it. The
+//! sibling keeps a backlog of the primary's frames at the primary's offsets, and already
+//! serves its mirrored streams to sub-replicas, so fetching a suffix is a partial resync
+//! against it.
+//!
+//! The node keeps the source (and a generation bumped at each change); each shard's stream
+//! supervisor (`replica.rs`) uses it only when the primary is unreachable: it then connects
+//! the listed streams it owns to the sibling (its layout comes from `REPLCONF corekey-layout`,
+//! as the primary's does), says HELLO with its replid and offset, and applies what follows
+//! exactly as from the primary (backlog, offsets, sub-replicas, acknowledgements). A FULLRESYNC
+//! is refused: it would drop what we hold; the stream stays as it was and is not asked again
+//! from the same source. The primary's streams and the sibling's never run at the same time
+//! on one shard: one supervisor runs either, and waits for the catch-up streams to end before
+//! it tries the primary again. A new source, none, or a role change closes the catch-up links
+//! (a new source also closes the listed streams' links to the primary, which a vanished
+//! primary could hold open until `repl-timeout`), and the supervisor starts over. Frames from
+//! a sibling do not count as contact with the primary (the data-age rule of elections).
 
 pub mod backlog;
 pub mod capture;
@@ -122,6 +148,27 @@ pub struct NodeRepl {
     last_contact_ms: AtomicU64,
     /// What each stream acknowledged, and whether acknowledgements are held.
     acks: Mutex<AckGate>,
+    /// The sibling replica to catch up from (see "Catching up from a sibling").
+    catch_up: Mutex<CatchUpState>,
+}
+
+/// A sibling replica to fetch streams from (the cluster bus's `CatchUp`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatchUpFrom {
+    /// The sibling's node id (for the logs).
+    pub node: String,
+    /// Its client address and port.
+    pub ip: String,
+    pub port: u16,
+    /// Our primary's streams (indexes) it holds more of.
+    pub streams: Vec<usize>,
+}
+
+#[derive(Debug, Default)]
+struct CatchUpState {
+    /// Bumped at every change of `from`; catch-up links of another generation close.
+    generation: u64,
+    from: Option<CatchUpFrom>,
 }
 
 /// See "Held acknowledgements" in the module docs.
@@ -130,6 +177,12 @@ struct AckGate {
     held: bool,
     /// Per stream of the primary (its index), the offset last acknowledged on it.
     acked: std::collections::BTreeMap<usize, u64>,
+    /// Per stream of the primary, the offset held on it, recorded once per batch of frames
+    /// (where acknowledgements are decided). Elections read it when the primary's core count
+    /// differs from ours; otherwise shard `k` holds stream `k` and `offsets[k]` says it.
+    held_offsets: std::collections::BTreeMap<usize, u64>,
+    /// How many streams our primary has, once its layout was learnt (0: not yet).
+    primary_streams: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -163,7 +216,36 @@ impl NodeRepl {
             ports: (0..shards).map(|_| AtomicU16::new(0)).collect(),
             last_contact_ms: AtomicU64::new(0),
             acks: Mutex::new(AckGate::default()),
+            catch_up: Mutex::new(CatchUpState::default()),
         }
+    }
+
+    fn with_catch_up<R>(&self, f: impl FnOnce(&mut CatchUpState) -> R) -> R {
+        match self.catch_up.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Sets the catch-up source; the new generation when it changed.
+    fn set_catch_up(&self, from: Option<CatchUpFrom>) -> Option<u64> {
+        self.with_catch_up(|c| {
+            if c.from == from {
+                return None;
+            }
+            c.from = from;
+            c.generation += 1;
+            Some(c.generation)
+        })
+    }
+
+    /// The catch-up source and its generation.
+    fn catch_up_source(&self) -> (u64, Option<CatchUpFrom>) {
+        self.with_catch_up(|c| (c.generation, c.from.clone()))
+    }
+
+    fn catch_up_generation(&self) -> u64 {
+        self.with_catch_up(|c| c.generation)
     }
 
     fn with_acks<R>(&self, f: impl FnOnce(&mut AckGate) -> R) -> R {
@@ -173,14 +255,28 @@ impl NodeRepl {
         }
     }
 
-    /// Whether stream `k` may acknowledge `offset` now (not while held); records it if so.
-    pub(crate) fn admit_ack(&self, k: usize, offset: u64) -> bool {
+    /// Stream `k` applied a batch of frames up to `offset`: records what it holds and, when
+    /// `ack` (it has a link to acknowledge on), whether it may acknowledge `offset` now (not
+    /// while held), recording that too. One lock for both: this runs once per batch.
+    pub(crate) fn stream_applied(&self, k: usize, offset: u64, ack: bool) -> bool {
         self.with_acks(|g| {
-            if !g.held {
+            g.held_offsets.insert(k, offset);
+            let admit = ack && !g.held;
+            if admit {
                 g.acked.insert(k, offset);
             }
-            !g.held
+            admit
         })
+    }
+
+    /// Our primary has `n` streams (learnt from its layout).
+    pub(crate) fn set_primary_streams(&self, n: usize) {
+        self.with_acks(|g| g.primary_streams = n);
+    }
+
+    /// How many streams our primary has (0: not learnt yet).
+    pub(crate) fn primary_streams(&self) -> usize {
+        self.with_acks(|g| g.primary_streams)
     }
 
     /// Starts holding acknowledgements; whether they were not held yet.
@@ -193,12 +289,34 @@ impl NodeRepl {
         self.with_acks(|g| std::mem::replace(&mut g.held, false))
     }
 
-    /// The offset elections compare: what this node holds, and never less than what it
-    /// acknowledged (the cluster bus's `set_replication` asks for that while acknowledgements
-    /// are held; a full resync may have moved the stream back since).
-    pub fn election_offset(&self) -> u64 {
-        let acked: u64 = self.with_acks(|g| g.acked.values().sum());
-        self.offset().max(acked)
+    /// The offsets elections compare, one per stream of our primary (indexed by its shard; a
+    /// primary gives its own shards' offsets): what this node holds on each, and never less
+    /// than what it acknowledged there (the cluster bus's `set_replication` asks for that
+    /// while acknowledgements are held; a full resync may have moved a stream back since).
+    /// Elections compare them stream by stream: with several streams a replica can hold
+    /// acknowledged writes its sibling lacks while the sibling holds more in sum.
+    pub fn election_offsets(&self) -> Vec<u64> {
+        let shards = self.offsets.len();
+        let replica = self.is_replica();
+        self.with_acks(|g| {
+            let streams = if replica && g.primary_streams != 0 {
+                g.primary_streams
+            } else {
+                shards
+            };
+            (0..streams)
+                .map(|k| {
+                    // The same core count: shard k receives stream k alone, and its offset
+                    // moves with every frame. Another: the per-stream record.
+                    let held = if streams == shards {
+                        self.offsets[k].load(Ordering::Relaxed)
+                    } else {
+                        g.held_offsets.get(&k).copied().unwrap_or(0)
+                    };
+                    held.max(g.acked.get(&k).copied().unwrap_or(0))
+                })
+                .collect()
+        })
     }
 
     fn ident(&self) -> Ident {
@@ -263,6 +381,10 @@ pub(crate) struct InStream {
     pub syncing: bool,
     pub last_io_ms: i64,
     pub ack_scheduled: bool,
+    /// The link is a catch-up link from a sibling replica, of this catch-up generation.
+    pub catch_up: Option<u64>,
+    /// The catch-up generation whose sibling offered only a full resync (not asked again).
+    pub catch_up_refused: Option<u64>,
 }
 
 /// A WAIT (or sync-mode write) waiting for acknowledgements on this shard.
@@ -421,8 +543,16 @@ pub fn set_primary(shard: &Shard, target: Option<(String, u16)>) -> bool {
         return false;
     }
     node.repl.replica.store(target.is_some(), Ordering::Release);
-    // What we acknowledged was of the old primary's streams.
-    node.repl.with_acks(|g| g.acked.clear());
+    // A catch-up was for the old primary's streams (`apply_role` closes its links).
+    if node.repl.set_catch_up(None).is_some() {
+        tracing::info!("catch-up from a sibling replica: ended by a role change");
+    }
+    // What we acknowledged, held and knew of the layout was of the old primary's streams.
+    node.repl.with_acks(|g| {
+        g.acked.clear();
+        g.held_offsets.clear();
+        g.primary_streams = 0;
+    });
     let generation = node.repl.generation.fetch_add(1, Ordering::AcqRel) + 1;
     tracing::info!(role = ?new_role, "replication role changed");
     for t in 0..shard.shards() {
@@ -514,12 +644,12 @@ fn apply_role(shard: &Shard, generation: u64, target: Option<(String, u16)>) {
 }
 
 /// Holds this node's acknowledgements (the cluster bus's `HoldAcks`): from now on no stream
-/// acknowledges beyond what it already has. Returns the offset elections must compare
-/// ([`NodeRepl::election_offset`]), which covers everything acknowledged.
-pub fn hold_acks(shard: &Shard) -> u64 {
+/// acknowledges beyond what it already has. Returns the offsets elections must compare
+/// ([`NodeRepl::election_offsets`]), which cover everything acknowledged on each stream.
+pub fn hold_acks(shard: &Shard) -> Vec<u64> {
     let repl = &shard.node.repl;
     repl.hold();
-    repl.election_offset()
+    repl.election_offsets()
 }
 
 /// Ends a hold (the cluster bus's `ResumeAcks`) and has every stream acknowledge what it
@@ -535,6 +665,44 @@ pub fn resume_acks(shard: &Shard) {
                 replica::schedule_ack(s, k);
             }
         };
+        if t == shard.id {
+            job(shard);
+        } else {
+            shard.post(t, Box::new(job));
+        }
+    }
+}
+
+/// Carries out the cluster bus's `CatchUp` (see "Catching up from a sibling" in the module
+/// docs): while our primary is unreachable, the streams `from` lists are fetched from that
+/// sibling replica; `None` ends any catch-up. Runs on any shard; every shard is told.
+pub fn catch_up(shard: &Shard, from: Option<CatchUpFrom>) {
+    let from = from.map(|mut f| {
+        // One applier per stream: a stream listed twice is fetched once.
+        f.streams.sort_unstable();
+        f.streams.dedup();
+        f
+    });
+    let repl = &shard.node.repl;
+    let Some(generation) = repl.set_catch_up(from.clone()) else {
+        return;
+    };
+    let offsets = repl.election_offsets();
+    match &from {
+        Some(f) => tracing::info!(
+            sibling = %f.node,
+            ip = %f.ip,
+            port = f.port,
+            streams = ?f.streams,
+            ?offsets,
+            "catch-up from a sibling replica: started"
+        ),
+        None => tracing::info!(?offsets, "catch-up from a sibling replica: ended"),
+    }
+    let streams = from.map(|f| f.streams).unwrap_or_default();
+    for t in 0..shard.shards() {
+        let streams = streams.clone();
+        let job = move |s: &Shard| replica::on_catch_up_changed(s, generation, &streams);
         if t == shard.id {
             job(shard);
         } else {
@@ -671,26 +839,96 @@ mod tests {
     use super::*;
 
     /// The acknowledgement gate: while held, no stream acknowledges (even what it applies
-    /// meanwhile), and the offset elections compare never falls below what was acknowledged,
-    /// even when a stream's offset moves back (a full resync); released, streams acknowledge
-    /// again.
+    /// meanwhile), and the offsets elections compare never fall below what was acknowledged
+    /// on each stream, even when a stream's offset moves back (a full resync); released,
+    /// streams acknowledge again. Same core count as the primary: shard k holds stream k.
     #[test]
     fn held_acknowledgements() {
         let r = NodeRepl::new(2);
+        r.replica.store(true, Ordering::Release);
         r.offsets[0].store(100, Ordering::Relaxed);
         r.offsets[1].store(50, Ordering::Relaxed);
-        assert!(r.admit_ack(0, 100) && r.admit_ack(1, 50));
+        assert!(r.stream_applied(0, 100, true) && r.stream_applied(1, 50, true));
         assert!(r.hold());
         assert!(!r.hold(), "already held");
-        assert_eq!(r.election_offset(), 150);
+        assert_eq!(r.election_offsets(), [100, 50]);
         r.offsets[0].store(300, Ordering::Relaxed);
-        assert!(!r.admit_ack(0, 300), "held: nothing acknowledged");
-        assert_eq!(r.election_offset(), 350, "what it holds, when more");
+        assert!(
+            !r.stream_applied(0, 300, true),
+            "held: nothing acknowledged"
+        );
+        assert_eq!(r.election_offsets(), [300, 50], "what it holds, when more");
         r.offsets[0].store(20, Ordering::Relaxed);
-        assert_eq!(r.election_offset(), 150, "what it acknowledged, when more");
+        assert_eq!(
+            r.election_offsets(),
+            [100, 50],
+            "what it acknowledged, when more"
+        );
         assert!(r.release());
         assert!(!r.release(), "already released");
-        assert!(r.admit_ack(0, 300));
-        assert_eq!(r.election_offset(), 350);
+        assert!(r.stream_applied(0, 300, true));
+        r.offsets[0].store(300, Ordering::Relaxed);
+        assert_eq!(r.election_offsets(), [300, 50]);
+        assert!(
+            !r.stream_applied(1, 60, false),
+            "no link: nothing to acknowledge on"
+        );
+    }
+
+    /// The catch-up source: each change (a source, another, none) gets a new generation, so
+    /// links of the older one close; setting the same source again changes nothing.
+    #[test]
+    fn catch_up_source_lifecycle() {
+        let r = NodeRepl::new(2);
+        assert_eq!(r.catch_up_source(), (0, None));
+        assert_eq!(r.set_catch_up(None), None, "nothing to end");
+        let from = CatchUpFrom {
+            node: "b".repeat(40),
+            ip: "127.0.0.1".into(),
+            port: 7001,
+            streams: vec![1],
+        };
+        assert_eq!(r.set_catch_up(Some(from.clone())), Some(1));
+        assert_eq!(r.set_catch_up(Some(from.clone())), None, "the same source");
+        assert_eq!(r.catch_up_source(), (1, Some(from.clone())));
+        let more = CatchUpFrom {
+            streams: vec![0, 1],
+            ..from
+        };
+        assert_eq!(r.set_catch_up(Some(more)), Some(2), "more streams");
+        assert_eq!(r.set_catch_up(None), Some(3));
+        assert_eq!(r.catch_up_source(), (3, None));
+        assert_eq!(r.catch_up_generation(), 3);
+    }
+
+    /// A primary with another core count (three streams into two shards): the offsets are
+    /// per stream of the primary, from what each batch recorded, never the shards' sums, and
+    /// each is at least what was acknowledged on that stream. A primary node gives its own
+    /// shards' offsets, whatever it acknowledged as a replica before.
+    #[test]
+    fn election_offsets_follow_the_primarys_streams() {
+        let r = NodeRepl::new(2);
+        r.replica.store(true, Ordering::Release);
+        r.set_primary_streams(3);
+        assert_eq!(r.primary_streams(), 3);
+        // Shard 0 receives streams 0 and 2: its own offset is their sum.
+        r.offsets[0].store(70, Ordering::Relaxed);
+        r.offsets[1].store(40, Ordering::Relaxed);
+        assert!(r.stream_applied(0, 30, true));
+        assert!(r.stream_applied(1, 40, true));
+        assert!(r.stream_applied(2, 40, true));
+        assert_eq!(r.election_offsets(), [30, 40, 40]);
+        assert!(r.hold());
+        // Stream 1 moves back (a full resync from a primary whose history we lost).
+        assert!(!r.stream_applied(1, 10, true));
+        assert!(!r.stream_applied(2, 45, true));
+        assert_eq!(
+            r.election_offsets(),
+            [30, 40, 45],
+            "acknowledged on 1, held on 2"
+        );
+        assert!(r.release());
+        r.replica.store(false, Ordering::Release);
+        assert_eq!(r.election_offsets(), [70, 40], "a primary: its own shards");
     }
 }

@@ -7,7 +7,7 @@ use crate::commands::{self, Exec, Lookup};
 use crate::keyspace::log::ExpiryMode;
 use crate::keyspace::{rdb, Entry};
 use crate::net::client::LineClient;
-use crate::net::link::{self, LinkEvent};
+use crate::net::link::{self, Link, LinkEvent};
 use crate::resp::Out;
 use crate::shard::Shard;
 use std::cell::Cell;
@@ -36,11 +36,14 @@ fn current(shard: &Shard, generation: u64) -> bool {
 }
 
 /// Reaches the primary, runs this shard's streams until they end, and tries again, for as
-/// long as the role generation lasts.
+/// long as the role generation lasts. While the primary is unreachable, catches up from a
+/// sibling replica when the cluster names one (see "Catching up from a sibling" in the
+/// module docs of `crate::repl`).
 async fn supervise(shard: Rc<Shard>, generation: u64, host: String, port: u16) {
     while current(&shard, generation) {
         match fetch_layout(&host, port).await {
             Ok(ports) => {
+                shard.node.repl.set_primary_streams(ports.len());
                 let mine: Vec<usize> = (0..ports.len())
                     .filter(|k| k % shard.shards() == shard.id)
                     .collect();
@@ -50,7 +53,6 @@ async fn supervise(shard: Rc<Shard>, generation: u64, host: String, port: u16) {
                     shard.repl.state().streams.clear();
                     return;
                 }
-                let primary_shards = ports.len();
                 {
                     let mut st = shard.repl.state();
                     // Streams of another layout are meaningless now.
@@ -59,52 +61,148 @@ async fn supervise(shard: Rc<Shard>, generation: u64, host: String, port: u16) {
                         st.streams.entry(k).or_default();
                     }
                 }
-                let left = Rc::new(Cell::new(mine.len()));
-                let waker: Rc<Cell<Option<Waker>>> = Rc::default();
-                for &k in &mine {
-                    let (s, h, l, w) = (shard.clone(), host.clone(), left.clone(), waker.clone());
-                    let p = ports[k];
-                    monoio::spawn(async move {
-                        let layout = Layout {
-                            stream: k,
-                            primary_shards,
-                        };
-                        if let Err(e) = run_stream(&s, generation, &h, p, layout).await {
-                            tracing::debug!(error = %e, stream = k, "replication stream");
-                        }
-                        l.set(l.get() - 1);
-                        // One stream ending ends this shard's others too, so that the
-                        // supervisor reconnects them all (each resumes from its offset).
-                        let others: Vec<_> = s
-                            .repl
-                            .state()
-                            .streams
-                            .values()
-                            .filter_map(|st| st.link.clone())
-                            .collect();
-                        for o in others {
-                            o.close();
-                        }
-                        if let Some(w) = w.take() {
-                            w.wake();
-                        }
-                    });
-                }
-                std::future::poll_fn(|cx| {
-                    if left.get() == 0 {
-                        Poll::Ready(())
-                    } else {
-                        waker.set(Some(cx.waker().clone()));
-                        Poll::Pending
-                    }
-                })
-                .await;
+                run_streams(&shard, generation, &host, &ports, &mine, None).await;
             }
             Err(e) => {
                 tracing::debug!(error = %e, %host, port, "replication: primary unreachable");
+                catch_up(&shard, generation).await;
             }
         }
         monoio::time::sleep(RETRY_PERIOD).await;
+    }
+}
+
+/// Runs `streams` (this shard's, by index among the `ports` of `host`) until every one ended.
+/// From the primary (`catch_up` is `None`) one stream ending ends the shard's others too, so
+/// that the supervisor reconnects them all (each resumes from its offset); a catch-up stream
+/// ends alone (the others may still be fetching what the sibling holds).
+async fn run_streams(
+    shard: &Rc<Shard>,
+    generation: u64,
+    host: &str,
+    ports: &[u16],
+    streams: &[usize],
+    catch_up: Option<u64>,
+) {
+    let primary_shards = ports.len();
+    let left = Rc::new(Cell::new(streams.len()));
+    let waker: Rc<Cell<Option<Waker>>> = Rc::default();
+    for &k in streams {
+        let (s, h, l, w) = (shard.clone(), host.to_string(), left.clone(), waker.clone());
+        let p = ports[k];
+        monoio::spawn(async move {
+            let layout = Layout {
+                stream: k,
+                primary_shards,
+            };
+            if let Err(e) = run_stream(&s, generation, &h, p, layout, catch_up).await {
+                tracing::debug!(error = %e, stream = k, "replication stream");
+            }
+            l.set(l.get() - 1);
+            if catch_up.is_none() {
+                let others: Vec<_> = s
+                    .repl
+                    .state()
+                    .streams
+                    .values()
+                    .filter_map(|st| st.link.clone())
+                    .collect();
+                for o in others {
+                    o.close();
+                }
+            }
+            if let Some(w) = w.take() {
+                w.wake();
+            }
+        });
+    }
+    std::future::poll_fn(|cx| {
+        if left.get() == 0 {
+            Poll::Ready(())
+        } else {
+            waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// The primary is unreachable: if the cluster names a sibling replica to catch up from, runs
+/// the streams it lists that this shard owns against the sibling's copies of them, until they
+/// end. Only this shard's supervisor calls it, between two attempts at the primary, so a
+/// stream never has the primary's link and the sibling's at once.
+async fn catch_up(shard: &Rc<Shard>, generation: u64) {
+    let (source_generation, Some(from)) = shard.node.repl.catch_up_source() else {
+        return;
+    };
+    let primary_shards = shard.node.repl.primary_streams();
+    let mine: Vec<usize> = {
+        let st = shard.repl.state();
+        from.streams
+            .iter()
+            .copied()
+            .filter(|&k| k < primary_shards && k % shard.shards() == shard.id)
+            // A stream we never received from this primary has nothing to resume.
+            .filter(|k| {
+                st.streams.get(k).is_some_and(|s| {
+                    s.replid.is_some() && s.catch_up_refused != Some(source_generation)
+                })
+            })
+            .collect()
+    };
+    if mine.is_empty() {
+        return;
+    }
+    let ports = match fetch_layout(&from.ip, from.port).await {
+        Ok(ports) => ports,
+        Err(e) => {
+            tracing::debug!(error = %e, ip = %from.ip, port = from.port, "catch-up: sibling unreachable");
+            return;
+        }
+    };
+    if ports.len() != primary_shards {
+        // Its streams are not our primary's one to one: it serves none of them (see
+        // `primary::on_hello`).
+        tracing::debug!(
+            ip = %from.ip,
+            port = from.port,
+            "catch-up: the sibling's core count is not our primary's"
+        );
+        return;
+    }
+    if !current(shard, generation) || shard.node.repl.catch_up_generation() != source_generation {
+        return;
+    }
+    run_streams(
+        shard,
+        generation,
+        &from.ip,
+        &ports,
+        &mine,
+        Some(source_generation),
+    )
+    .await;
+}
+
+/// The catch-up source changed to generation `catch_up`, listing `streams` (empty: none):
+/// closes this shard's catch-up links of an older source, so that its supervisor starts over,
+/// and the links from the primary on the listed streams, which a primary that vanished
+/// without closing them could hold until `repl-timeout` (a live primary is reconnected at
+/// once, with a partial resync).
+pub(super) fn on_catch_up_changed(shard: &Shard, catch_up: u64, streams: &[usize]) {
+    let links: Vec<Link> = shard
+        .repl
+        .state()
+        .streams
+        .iter()
+        .filter(|(k, s)| match s.catch_up {
+            Some(g) => g != catch_up,
+            None => streams.contains(k),
+        })
+        .filter_map(|(_, s)| s.link.clone())
+        .collect();
+    for l in links {
+        l.close();
     }
 }
 
@@ -132,13 +230,15 @@ async fn fetch_layout(host: &str, port: u16) -> std::io::Result<Vec<u16>> {
     Ok(ports)
 }
 
-/// One stream: connect, HELLO, apply frames until the link closes.
+/// One stream: connect, HELLO, apply frames until the link closes. `catch_up`: from a
+/// sibling replica, for that catch-up generation (see [`catch_up`]).
 async fn run_stream(
     shard: &Rc<Shard>,
     generation: u64,
     host: &str,
     port: u16,
     layout: Layout,
+    catch_up: Option<u64>,
 ) -> std::io::Result<()> {
     let k = layout.stream;
     let mirror = layout.primary_shards == shard.shards();
@@ -166,7 +266,7 @@ async fn run_stream(
     let waker: Rc<Cell<Option<Waker>>> = Rc::default();
     let weak = Rc::downgrade(shard);
     let (c2, w2) = (closed.clone(), waker.clone());
-    let mut applier = Applier::new(layout);
+    let mut applier = Applier::new(layout, catch_up);
     let link = link::start(stream, frame::FRAME_MAX, frame::frame_len, move |ev| {
         let Some(s) = weak.upgrade() else { return };
         match ev {
@@ -182,6 +282,13 @@ async fn run_stream(
                 if let Some(st) = s.repl.state().streams.get_mut(&k) {
                     st.up = false;
                     st.link = None;
+                    if st.catch_up.take().is_some() {
+                        tracing::info!(
+                            stream = k,
+                            offset = st.offset,
+                            "catch-up from a sibling replica: link closed"
+                        );
+                    }
                 }
                 c2.set(true);
                 if let Some(w) = w2.take() {
@@ -195,9 +302,13 @@ async fn run_stream(
         let mut st = shard.repl.state();
         let s = st.streams.entry(k).or_default();
         s.link = Some(link.clone());
+        s.catch_up = catch_up;
         s.last_io_ms = super::now_ms();
     }
-    if !current(shard, generation) {
+    // Checked after the link is recorded, with no await in between: a change that came
+    // before is seen here, one that comes after finds the link to close.
+    let stale_catch_up = catch_up.is_some_and(|g| shard.node.repl.catch_up_generation() != g);
+    if !current(shard, generation) || stale_catch_up {
         link.close();
     }
     // `repl-timeout`: a primary that sends nothing (not even its pings) for that long is
@@ -211,9 +322,15 @@ async fn run_stream(
                 let timeout_ms = s.config().repl.timeout_s.saturating_mul(1000) as i64;
                 let last = s.repl.state().streams.get(&k).map_or(0, |st| st.last_io_ms);
                 if !c.get() && super::now_ms() - last > timeout_ms {
+                    let from = if catch_up.is_some() {
+                        "sibling (catch-up)"
+                    } else {
+                        "primary"
+                    };
                     tracing::warn!(
                         stream = k,
-                        "replication: primary silent past repl-timeout, link closed"
+                        from,
+                        "replication: source silent past repl-timeout, link closed"
                     );
                     l.close();
                     return;
@@ -244,13 +361,16 @@ struct Layout {
 struct Applier {
     out: Out,
     layout: Layout,
+    /// From a sibling replica, for this catch-up generation: a partial resync or nothing.
+    catch_up: Option<u64>,
 }
 
 impl Applier {
-    fn new(layout: Layout) -> Applier {
+    fn new(layout: Layout, catch_up: Option<u64>) -> Applier {
         Applier {
             out: Out::new(false),
             layout,
+            catch_up,
         }
     }
 
@@ -260,15 +380,30 @@ impl Applier {
             return false;
         };
         let now = super::now_ms();
-        shard
-            .node
-            .repl
-            .last_contact_ms
-            .store(now.max(0) as u64, Ordering::Relaxed);
+        if self.catch_up.is_none() {
+            // Elections' data-age rule: contact with the primary, which a sibling is not.
+            shard
+                .node
+                .repl
+                .last_contact_ms
+                .store(now.max(0) as u64, Ordering::Relaxed);
+        }
         if let Some(s) = shard.repl.state().streams.get_mut(&k) {
             s.last_io_ms = now;
         }
         match kind {
+            Kind::FullResync | Kind::Snapshot | Kind::SnapshotEnd if self.catch_up.is_some() => {
+                // A full resync would throw away what we hold, acknowledged writes included:
+                // the stream stays as it was, and this source is not asked for it again.
+                tracing::warn!(
+                    stream = k,
+                    "catch-up from a sibling replica: it offers no partial resync, stream left as it is"
+                );
+                if let Some(s) = shard.repl.state().streams.get_mut(&k) {
+                    s.catch_up_refused = self.catch_up;
+                }
+                false
+            }
             Kind::Continue | Kind::FullResync => {
                 let Some((replid, offset)) = frame::decode_sync_reply(body) else {
                     return false;
@@ -290,7 +425,8 @@ impl Applier {
                 }
                 if let Some(s) = st.streams.get_mut(&k) {
                     s.replid = Some(replid);
-                    s.up = !full;
+                    // From a sibling the link to the primary stays down (INFO, ROLE).
+                    s.up = !full && self.catch_up.is_none();
                     s.syncing = full;
                     if full {
                         s.offset = offset;
@@ -309,6 +445,13 @@ impl Applier {
                 }
                 if full {
                     tracing::info!(stream = k, offset, "full resync from the primary");
+                } else if self.catch_up.is_some() {
+                    tracing::info!(
+                        stream = k,
+                        offset,
+                        "catch-up from a sibling replica: partial resync from this offset"
+                    );
+                    schedule_ack(shard, k);
                 } else {
                     tracing::info!(stream = k, offset, "partial resync from the primary");
                     // The primary counts acknowledgements only, not the HELLO's offset.
@@ -563,7 +706,8 @@ fn sum_stream_offsets(shard: &Shard) {
 }
 
 /// Acknowledges the stream's offset once the current batch of frames is applied, unless
-/// acknowledgements are held (see the module docs of `crate::repl`).
+/// acknowledgements are held (see the module docs of `crate::repl`), and records it for the
+/// elections' per-stream offsets.
 pub(super) fn schedule_ack(shard: &Shard, k: usize) {
     let mut st = shard.repl.state();
     let Some(s) = st.streams.get_mut(&k) else {
@@ -580,8 +724,8 @@ pub(super) fn schedule_ack(shard: &Shard, k: usize) {
             let mut st = s.repl.state();
             if let Some(st) = st.streams.get_mut(&k) {
                 st.ack_scheduled = false;
-                if let Some(l) = &st.link {
-                    if s.node.repl.admit_ack(k, st.offset) {
+                if s.node.repl.stream_applied(k, st.offset, st.link.is_some()) {
+                    if let Some(l) = &st.link {
                         l.send(&frame::ack(st.offset));
                     }
                 }
