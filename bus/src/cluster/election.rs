@@ -117,8 +117,9 @@
 //! acknowledged once enough replicas acknowledged its stream. Offsets are therefore compared
 //! stream by stream: a sibling refuses a candidate that holds less of *any* stream than it
 //! does (a sum could hide one stream's acknowledged writes behind another stream's surplus).
-//! That alone is safe but not live: replica R1 may be ahead on stream 0 and R2 on stream 1,
-//! each holding acknowledged writes the other lacks, and then each refuses the other. So a
+//! That alone is safe but not live: the replica holding every acknowledged write (the one that
+//! acknowledged the last of them acknowledged every stream up to it) can be behind its sibling
+//! on another stream, with writes not acknowledged yet, and then each refuses the other. So a
 //! replica whose primary is FAIL fetches what a reachable sibling holds beyond it
 //! ([`Action::CatchUp`]: a partial resync of those streams from the sibling's backlog, which
 //! holds the primary's frames at the primary's offsets), and does not ask for votes while a

@@ -120,8 +120,8 @@ impl Scenario {
 /// `seed % 4` is 0 or 2, three primaries with one replica each when it is 1, three primaries
 /// with two replicas each when it is 3 (the shape where a sibling that does not vote must
 /// still state its offsets); five primaries with one replica each for two failures. Every
-/// other group of four seeds runs two streams per primary (two cores per node), where two
-/// replicas can each hold acknowledged writes the other lacks.
+/// other group of four seeds runs two streams per primary (two cores per node), where each of
+/// two replicas can be ahead of the other on a different stream.
 pub fn scenario_config(scenario: Scenario, seed: u64) -> SimConfig {
     let replicas = match (scenario, seed % 4) {
         (Scenario::TwoPrimariesCrash, _) => vec![1; 5],
