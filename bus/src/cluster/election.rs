@@ -506,18 +506,32 @@ impl ClusterState {
     /// hears it: it is not a vote request).
     fn ask_siblings(&mut self, now_ms: u64) {
         let digest = self.electorate().digest();
-        let targets: Vec<LinkId> = self
-            .siblings()
-            .filter(|n| !self.election.statements.contains(&n.id))
-            .filter_map(|n| n.link)
+        let ask: BTreeSet<NodeId> = self.unanswered_siblings().collect();
+        self.send_auth_requests(now_ms, &ask, digest);
+    }
+
+    /// Our siblings that have not stated for the running round yet.
+    fn unanswered_siblings(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.siblings()
+            .map(|n| n.id)
+            .filter(|id| !self.election.statements.contains(id))
+    }
+
+    /// Sends a vote request (or, to a sibling that does not vote, a statement request) to each
+    /// of `ask` we have a link up to.
+    fn send_auth_requests(&mut self, now_ms: u64, ask: &BTreeSet<NodeId>, digest: u64) {
+        let targets: Vec<LinkId> = ask
+            .iter()
+            .filter_map(|m| self.nodes.get(m)?.link)
             .filter(|l| self.links.get(l).is_some_and(|i| i.up))
             .collect();
         self.election.asked_ms = now_ms;
+        let force_ack = self.manual.end_ms.is_some();
         for link in targets {
             self.send(
                 link,
                 Body::AuthRequest {
-                    force_ack: false,
+                    force_ack,
                     electorate_digest: digest,
                 },
             );
@@ -535,32 +549,14 @@ impl ClusterState {
             return;
         };
         let digest = electorate.digest();
-        let unanswered_siblings = self
-            .siblings()
-            .map(|n| n.id)
-            .filter(|id| !self.election.statements.contains(id));
         let mut ask: BTreeSet<NodeId> = electorate
             .members
             .iter()
             .copied()
             .filter(|m| *m != self.myself && !self.election.votes.contains(m))
             .collect();
-        ask.extend(unanswered_siblings.collect::<Vec<_>>());
-        let targets: Vec<LinkId> = ask
-            .iter()
-            .filter_map(|m| self.nodes.get(m)?.link)
-            .filter(|l| self.links.get(l).is_some_and(|i| i.up))
-            .collect();
-        self.election.asked_ms = now_ms;
-        for link in targets {
-            self.send(
-                link,
-                Body::AuthRequest {
-                    force_ack: self.manual.end_ms.is_some(),
-                    electorate_digest: digest,
-                },
-            );
-        }
+        ask.extend(self.unanswered_siblings().collect::<Vec<_>>());
+        self.send_auth_requests(now_ms, &ask, digest);
     }
 
     /// The end of every failover: become a primary, take our old primary's slots, tell everyone.
