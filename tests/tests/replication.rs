@@ -613,6 +613,73 @@ fn failover_promotes_the_replica_and_keeps_acknowledged_writes() {
     }
 }
 
+/// A primary that hangs (SIGSTOP) instead of dying is replaced the same way, and when it
+/// wakes up (SIGCONT) it learns it was replaced, follows the promoted node and resumes with a
+/// partial resync: it still holds its history, and the promoted node kept the old replication
+/// id and offsets as its second history (`replid2`), which cover it, since no write reached
+/// the old primary after its replica had everything. The promoted node's counters show which
+/// resync happened (compare the killed-and-restarted primary above, which full-syncs).
+#[test]
+fn hung_primary_wakes_up_as_a_replica_with_a_partial_resync() {
+    use corekey_tests::cluster::{self, Node};
+    let Some(cli) = cluster::redis_cli() else {
+        return;
+    };
+    let mut nodes = Node::start_many(6, 1, &["--cluster-node-timeout", "2000"]);
+    cluster::create(&cli, &nodes, 1);
+    cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
+    let (pi, ri) = cluster::shard_of_slot_zero(&nodes);
+    let keys: Vec<String> = (0..200).map(|i| format!("hung:{i}")).collect();
+    for k in &keys {
+        let r = cluster::call_following(&nodes[0], &["SET", k, k]);
+        assert!(!r.is_error(), "SET {k}: {r:?}");
+    }
+    let mut p = nodes[pi].client();
+    assert_eq!(p.call(&["WAIT", "1", "5000"]).reply.as_int(), Some(1));
+    drop(p);
+
+    nodes[pi].server.process().signal(libc::SIGSTOP);
+    wait::until(
+        "the replica to be promoted",
+        Duration::from_secs(30),
+        || {
+            let mut r = nodes[ri].client();
+            (info_field(&mut r, "replication", "role").as_deref() == Some("master")).then_some(())
+        },
+    );
+    let mut r = nodes[ri].client();
+    let full_before = info_int(&mut r, "stats", "sync_full");
+    let partial_before = info_int(&mut r, "stats", "sync_partial_ok");
+    nodes[pi].server.process().signal(libc::SIGCONT);
+    wait::until(
+        "the old primary to replicate the new one",
+        SYNC_DEADLINE,
+        || {
+            let mut c = nodes[pi].client();
+            let role = info_field(&mut c, "replication", "role")?;
+            let link = info_field(&mut c, "replication", "master_link_status")?;
+            let port = info_field(&mut c, "replication", "master_port")?;
+            (role == "slave" && link == "up" && port == nodes[ri].port().to_string()).then_some(())
+        },
+    );
+    assert_eq!(r.call(&["WAIT", "1", "5000"]).reply.as_int(), Some(1));
+    let full = info_int(&mut r, "stats", "sync_full") - full_before;
+    let partial = info_int(&mut r, "stats", "sync_partial_ok") - partial_before;
+    println!("hung primary rejoined: {full} full sync(s), {partial} partial resync(s)");
+    assert_eq!((full, partial), (0, 1), "a partial resync, no full sync");
+    let mut old = nodes[pi].client();
+    assert_eq!(old.call_text(&["READONLY"]), "+OK\r\n");
+    for k in keys
+        .iter()
+        .filter(|k| !r.call(&["GET", k.as_str()]).reply.is_error())
+    {
+        assert_eq!(
+            old.call(&["GET", k.as_str()]).reply.as_bytes(),
+            Some(k.as_bytes())
+        );
+    }
+}
+
 /// Sync mode (`min-replicas-ack 1`): a write's reply comes only once the replica holds it, so
 /// the replica has every acknowledged write without a WAIT; with the replica stopped, a write
 /// gets no reply and its connection is closed (never a false OK); reads still answer, and
