@@ -256,16 +256,21 @@ impl NodeRepl {
     }
 
     /// Stream `k` applied a batch of frames up to `offset`: records what it holds and, when
-    /// `ack` (it has a link to acknowledge on), whether it may acknowledge `offset` now (not
-    /// while held), recording that too. One lock for both: this runs once per batch.
-    pub(crate) fn stream_applied(&self, k: usize, offset: u64, ack: bool) -> bool {
+    /// `ack` (it has a link to acknowledge on), returns the offset to acknowledge: `offset`
+    /// (recorded as acknowledged), or while held what the stream already acknowledged, so the
+    /// primary still hears from us (`repl-timeout`) and counts nothing new. One lock for
+    /// both: this runs once per batch.
+    pub(crate) fn stream_applied(&self, k: usize, offset: u64, ack: bool) -> Option<u64> {
         self.with_acks(|g| {
             g.held_offsets.insert(k, offset);
-            let admit = ack && !g.held;
-            if admit {
+            if !ack {
+                None
+            } else if g.held {
+                g.acked.get(&k).copied()
+            } else {
                 g.acked.insert(k, offset);
+                Some(offset)
             }
-            admit
         })
     }
 
@@ -848,14 +853,16 @@ mod tests {
         r.replica.store(true, Ordering::Release);
         r.offsets[0].store(100, Ordering::Relaxed);
         r.offsets[1].store(50, Ordering::Relaxed);
-        assert!(r.stream_applied(0, 100, true) && r.stream_applied(1, 50, true));
+        assert_eq!(r.stream_applied(0, 100, true), Some(100));
+        assert_eq!(r.stream_applied(1, 50, true), Some(50));
         assert!(r.hold());
         assert!(!r.hold(), "already held");
         assert_eq!(r.election_offsets(), [100, 50]);
         r.offsets[0].store(300, Ordering::Relaxed);
-        assert!(
-            !r.stream_applied(0, 300, true),
-            "held: nothing acknowledged"
+        assert_eq!(
+            r.stream_applied(0, 300, true),
+            Some(100),
+            "held: only what was acknowledged already, again (a keep-alive)"
         );
         assert_eq!(r.election_offsets(), [300, 50], "what it holds, when more");
         r.offsets[0].store(20, Ordering::Relaxed);
@@ -866,11 +873,12 @@ mod tests {
         );
         assert!(r.release());
         assert!(!r.release(), "already released");
-        assert!(r.stream_applied(0, 300, true));
+        assert_eq!(r.stream_applied(0, 300, true), Some(300));
         r.offsets[0].store(300, Ordering::Relaxed);
         assert_eq!(r.election_offsets(), [300, 50]);
-        assert!(
-            !r.stream_applied(1, 60, false),
+        assert_eq!(
+            r.stream_applied(1, 60, false),
+            None,
             "no link: nothing to acknowledge on"
         );
     }
@@ -914,14 +922,14 @@ mod tests {
         // Shard 0 receives streams 0 and 2: its own offset is their sum.
         r.offsets[0].store(70, Ordering::Relaxed);
         r.offsets[1].store(40, Ordering::Relaxed);
-        assert!(r.stream_applied(0, 30, true));
-        assert!(r.stream_applied(1, 40, true));
-        assert!(r.stream_applied(2, 40, true));
+        assert_eq!(r.stream_applied(0, 30, true), Some(30));
+        assert_eq!(r.stream_applied(1, 40, true), Some(40));
+        assert_eq!(r.stream_applied(2, 40, true), Some(40));
         assert_eq!(r.election_offsets(), [30, 40, 40]);
         assert!(r.hold());
         // Stream 1 moves back (a full resync from a primary whose history we lost).
-        assert!(!r.stream_applied(1, 10, true));
-        assert!(!r.stream_applied(2, 45, true));
+        assert_eq!(r.stream_applied(1, 10, true), Some(40));
+        assert_eq!(r.stream_applied(2, 45, true), Some(40));
         assert_eq!(
             r.election_offsets(),
             [30, 40, 45],

@@ -83,7 +83,7 @@ async fn ticker(shard: std::rc::Weak<Shard>) {
             super::drain(&s);
         }
         since_ping += DRAIN_PERIOD;
-        if since_ping >= PING_PERIOD {
+        if since_ping >= ping_period(&s) {
             since_ping = Duration::ZERO;
             let mut ping = Vec::with_capacity(frame::HEADER_LEN);
             frame::put(&mut ping, Kind::Ping, &[]);
@@ -93,6 +93,14 @@ async fn ticker(shard: std::rc::Weak<Shard>) {
             drop_silent_replicas(&s);
         }
     }
+}
+
+/// How often replicas are pinged: every second, or a third of `repl-timeout` when that is
+/// shorter, so a replica (which acknowledges every ping) is never dropped for a silence that
+/// only our ping period made (`repl-timeout 1` dropped healthy replicas every few seconds).
+fn ping_period(shard: &Shard) -> Duration {
+    let timeout = Duration::from_secs(shard.config().repl.timeout_s.max(1));
+    PING_PERIOD.min(timeout / 3).max(DRAIN_PERIOD)
 }
 
 /// A replica connected to this shard's listener.

@@ -724,9 +724,9 @@ pub(super) fn schedule_ack(shard: &Shard, k: usize) {
             let mut st = s.repl.state();
             if let Some(st) = st.streams.get_mut(&k) {
                 st.ack_scheduled = false;
-                if s.node.repl.stream_applied(k, st.offset, st.link.is_some()) {
+                if let Some(ack) = s.node.repl.stream_applied(k, st.offset, st.link.is_some()) {
                     if let Some(l) = &st.link {
-                        l.send(&frame::ack(st.offset));
+                        l.send(&frame::ack(ack));
                     }
                 }
             }
