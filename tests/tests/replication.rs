@@ -509,22 +509,10 @@ fn cluster_replicate_starts_the_stream() {
 #[test]
 fn failover_promotes_the_replica_and_keeps_acknowledged_writes() {
     use corekey_tests::cluster::{self, Node};
-    let Some(cli) = cluster::redis_cli() else {
+    let Some((mut nodes, pi, ri, keys)) = three_by_one_with_keys("fo", 300) else {
         return;
     };
-    let mut nodes = Node::start_many(6, 1, &["--cluster-node-timeout", "2000"]);
-    cluster::create(&cli, &nodes, 1);
-    cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
-
-    // Which node is a primary, and which replica follows it (its link up).
-    let (pi, ri) = cluster::shard_of_slot_zero(&nodes);
-
-    // Write through the cluster, then make every primary wait for its replica.
-    let keys: Vec<String> = (0..300).map(|i| format!("fo:{i}")).collect();
-    for k in &keys {
-        let r = cluster::call_following(&nodes[0], &["SET", k, k]);
-        assert!(!r.is_error(), "SET {k}: {r:?}");
-    }
+    // Make every primary wait for its replica.
     for n in &nodes {
         let mut c = n.client();
         if info_field(&mut c, "replication", "role").as_deref() == Some("master") {
@@ -583,6 +571,29 @@ fn failover_promotes_the_replica_and_keeps_acknowledged_writes() {
     );
 }
 
+/// A 3 x 1 cluster made with `redis-cli --cluster create --cluster-replicas 1` and
+/// `cluster-node-timeout 2000`, with `n` keys `{prefix}:{i}` set (value = key) through it;
+/// returns the nodes, the primary of slot 0 and its replica, and the keys (`None`: no
+/// redis-cli outside CI).
+fn three_by_one_with_keys(
+    prefix: &str,
+    n: usize,
+) -> Option<(Vec<corekey_tests::cluster::Node>, usize, usize, Vec<String>)> {
+    use corekey_tests::cluster::{self, Node};
+    let cli = cluster::redis_cli()?;
+    let nodes = Node::start_many(6, 1, &["--cluster-node-timeout", "2000"]);
+    cluster::create(&cli, &nodes, 1);
+    cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
+    // Which node is a primary, and which replica follows it (its link up).
+    let (pi, ri) = cluster::shard_of_slot_zero(&nodes);
+    let keys: Vec<String> = (0..n).map(|i| format!("{prefix}:{i}")).collect();
+    for k in &keys {
+        let r = cluster::call_following(&nodes[0], &["SET", k, k]);
+        assert!(!r.is_error(), "SET {k}: {r:?}");
+    }
+    Some((nodes, pi, ri, keys))
+}
+
 /// Wakes the replaced primary `pi` up (`wake`), waits until it replicates the promoted `ri`,
 /// and checks it then holds every key of `keys` that `ri` serves. Returns the full and the
 /// partial resyncs `ri` served meanwhile (its INFO stats), so a test shows which happened.
@@ -636,19 +647,9 @@ fn rejoin(
 /// resync happened (compare the killed-and-restarted primary above, which full-syncs).
 #[test]
 fn hung_primary_wakes_up_as_a_replica_with_a_partial_resync() {
-    use corekey_tests::cluster::{self, Node};
-    let Some(cli) = cluster::redis_cli() else {
+    let Some((mut nodes, pi, ri, keys)) = three_by_one_with_keys("hung", 200) else {
         return;
     };
-    let mut nodes = Node::start_many(6, 1, &["--cluster-node-timeout", "2000"]);
-    cluster::create(&cli, &nodes, 1);
-    cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
-    let (pi, ri) = cluster::shard_of_slot_zero(&nodes);
-    let keys: Vec<String> = (0..200).map(|i| format!("hung:{i}")).collect();
-    for k in &keys {
-        let r = cluster::call_following(&nodes[0], &["SET", k, k]);
-        assert!(!r.is_error(), "SET {k}: {r:?}");
-    }
     let mut p = nodes[pi].client();
     assert_eq!(p.call(&["WAIT", "1", "5000"]).reply.as_int(), Some(1));
     drop(p);

@@ -1119,82 +1119,50 @@ impl ClusterState {
     }
 }
 
-/// The simulator's deliberately broken rule (see `sim::broken_rules`): when set, candidates
-/// never yield to a better-ranked sibling.
-fn broken_rules_no_yield() -> bool {
-    #[cfg(any(test, feature = "sim"))]
-    {
-        crate::sim::broken_rules::no_yield()
-    }
-    #[cfg(not(any(test, feature = "sim")))]
-    {
-        false
-    }
+/// Defines `fn $name() -> bool`: the simulator's switch `sim::broken_rules::$switch` in test
+/// and simulator builds (a rule deliberately broken, to show the simulator catches it), and
+/// always `false` otherwise.
+macro_rules! broken_rule {
+    ($(#[$doc:meta])* $name:ident => $switch:ident) => {
+        $(#[$doc])*
+        fn $name() -> bool {
+            #[cfg(any(test, feature = "sim"))]
+            {
+                crate::sim::broken_rules::$switch()
+            }
+            #[cfg(not(any(test, feature = "sim")))]
+            {
+                false
+            }
+        }
+    };
 }
 
-/// The simulator's deliberately broken rule: replicas never hold their acknowledgements (and
-/// vote without them held).
-fn broken_rules_no_ack_hold() -> bool {
-    #[cfg(any(test, feature = "sim"))]
-    {
-        crate::sim::broken_rules::no_ack_hold()
-    }
-    #[cfg(not(any(test, feature = "sim")))]
-    {
-        false
-    }
-}
-
-/// The simulator's deliberately broken rule: elections ignore offsets (ranks, yielding and the
-/// up-to-date vote check).
-fn broken_rules_rank_ignores_offsets() -> bool {
-    #[cfg(any(test, feature = "sim"))]
-    {
-        crate::sim::broken_rules::rank_ignores_offsets()
-    }
-    #[cfg(not(any(test, feature = "sim")))]
-    {
-        false
-    }
-}
-
-/// The simulator's deliberately broken rule: votes compare the sum of the stream offsets, as
-/// corekey did before (a sibling with a larger sum can lack one stream's acknowledged writes).
-fn broken_rules_sum_offsets() -> bool {
-    #[cfg(any(test, feature = "sim"))]
-    {
-        crate::sim::broken_rules::sum_offsets()
-    }
-    #[cfg(not(any(test, feature = "sim")))]
-    {
-        false
-    }
-}
-
-/// The simulator's deliberately broken rule: a candidate wins on votes alone, without its
-/// siblings' statements.
-fn broken_rules_no_statements() -> bool {
-    #[cfg(any(test, feature = "sim"))]
-    {
-        crate::sim::broken_rules::no_statements()
-    }
-    #[cfg(not(any(test, feature = "sim")))]
-    {
-        false
-    }
-}
-
-/// The simulator's deliberately broken rule: replicas never fetch from a sibling.
-fn broken_rules_no_catch_up() -> bool {
-    #[cfg(any(test, feature = "sim"))]
-    {
-        crate::sim::broken_rules::no_catch_up()
-    }
-    #[cfg(not(any(test, feature = "sim")))]
-    {
-        false
-    }
-}
+broken_rule!(
+    /// Candidates never yield to a better-ranked sibling.
+    broken_rules_no_yield => no_yield
+);
+broken_rule!(
+    /// Replicas never hold their acknowledgements (and vote without them held).
+    broken_rules_no_ack_hold => no_ack_hold
+);
+broken_rule!(
+    /// Elections ignore offsets (ranks, yielding, the up-to-date vote check, catch-up).
+    broken_rules_rank_ignores_offsets => rank_ignores_offsets
+);
+broken_rule!(
+    /// Votes compare the sum of the stream offsets, as corekey did before (a sibling with a
+    /// larger sum can lack one stream's acknowledged writes).
+    broken_rules_sum_offsets => sum_offsets
+);
+broken_rule!(
+    /// A candidate wins on votes alone, without its siblings' statements.
+    broken_rules_no_statements => no_statements
+);
+broken_rule!(
+    /// Replicas never fetch from a sibling.
+    broken_rules_no_catch_up => no_catch_up
+);
 
 /// Whether `a` holds at least `b` on every stream (a stream missing from `a` is 0).
 pub(crate) fn covers(a: &[u64], b: &[u64]) -> bool {
