@@ -380,6 +380,7 @@ impl ClusterState {
         if hard {
             self.current_epoch = 0;
             self.last_vote_epoch = 0;
+            self.last_vote_for = None;
             let mut rng = Rng::new(self.rng.next_u64());
             let new_id = NodeId::random(&mut rng);
             if let Some(mut me) = self.nodes.remove(&self.myself) {

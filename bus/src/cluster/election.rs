@@ -459,6 +459,7 @@ impl ClusterState {
             self.election.sent = true;
             if electorate.members.contains(&self.myself) && self.last_vote_epoch < epoch {
                 self.last_vote_epoch = epoch;
+                self.last_vote_for = Some(self.myself);
                 self.election.votes.insert(self.myself);
             }
             let digest = electorate.digest();
@@ -613,6 +614,17 @@ impl ClusterState {
         }
         let yielding = member && self.yields_to_sibling(candidate, hdr);
         if member && self.last_vote_epoch >= self.current_epoch && !yielding {
+            if self.last_vote_epoch == hdr.current_epoch && self.last_vote_for == Some(candidate) {
+                // It asks again because our vote was lost (a reset link; the simulator's
+                // `ManualFailover` found elections dying of it): the same vote, once more.
+                // Valkey refuses, and the candidate waits for its next election.
+                let epoch = self.last_vote_epoch;
+                self.log(Event::VoteGranted { candidate, epoch });
+                let target = self.nodes.get(&candidate).and_then(|n| n.link);
+                let target = target.filter(|l| self.link_up(Some(*l))).unwrap_or(link);
+                self.send(target, Body::AuthAck { epoch, vote: true });
+                return;
+            }
             return refuse(self, "already voted in this epoch");
         }
         let Some(cand) = self.nodes.get(&candidate) else {
@@ -703,6 +715,7 @@ impl ClusterState {
                 });
             }
             self.last_vote_epoch = epoch;
+            self.last_vote_for = Some(candidate);
             if let Some(p) = self.nodes.get_mut(&primary_id) {
                 p.voted_time_ms = Some(now_ms);
             }

@@ -583,6 +583,9 @@ pub struct ClusterState {
     slot_owner: Vec<Option<NodeId>>,
     current_epoch: u64,
     last_vote_epoch: u64,
+    /// Whom this process voted for in `last_vote_epoch` (not persisted: after a restart we do
+    /// not know, and refuse as Valkey does).
+    last_vote_for: Option<NodeId>,
     migrating: BTreeMap<Slot, NodeId>,
     importing: BTreeMap<Slot, NodeId>,
     /// FORGET ban list: id → local time when it may be re-added.
@@ -723,6 +726,7 @@ impl ClusterState {
             slot_owner: vec![None; usize::from(SLOT_COUNT)],
             current_epoch: 0,
             last_vote_epoch: 0,
+            last_vote_for: None,
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
             banned: BTreeMap::new(),
