@@ -345,7 +345,8 @@ fn single_shard_election() {
     assert!(h.nodes[other].last_vote_epoch() >= h.nodes[winner].my_config_epoch());
 }
 
-/// Vote rules: one vote per epoch, none while the primary is up, none across electorates.
+/// Vote rules: one vote per epoch (sent again to the same candidate if it asks again), none
+/// while the primary is up, none across electorates.
 #[test]
 fn vote_rules() {
     let mut h = Harness::new(3);
@@ -388,7 +389,23 @@ fn vote_rules() {
     assert!(a.iter().any(
         |x| matches!(x, Action::Send { msg, .. } if msg.body == Body::AuthAck { epoch, vote: true })
     ));
+    // The same candidate asking again (our answer may have been lost) gets the same vote,
+    // nothing new to persist; any other candidate in that epoch is refused.
     let r = request(&h, epoch, digest, true);
+    let a = h.nodes[2].handle(now + 5000, Input::Message(link, r));
+    assert!(!a.contains(&Action::Persist), "{a:?}");
+    assert!(a.iter().any(
+        |x| matches!(x, Action::Send { msg, .. } if msg.body == Body::AuthAck { epoch, vote: true })
+    ));
+    let mut other = h.nodes[0].sender_info();
+    other.current_epoch = epoch;
+    let r = Box::new(Message {
+        sender: other,
+        body: Body::AuthRequest {
+            force_ack: true,
+            electorate_digest: digest,
+        },
+    });
     let a = h.nodes[2].handle(now + 5000, Input::Message(link, r));
     assert!(refused(&a, "already voted"), "{a:?}");
 }
