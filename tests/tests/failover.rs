@@ -231,6 +231,69 @@ fn replica_migrates_to_orphaned_primary() {
     );
 }
 
+/// `CLUSTER FAILOVER` while keys expire and a client reads them: during the write pause the
+/// primary must not delete expired keys (lazily on a read, or in its active cycle), or its
+/// offset would move past the one the replica caught up to, and rejoining it would need a full
+/// resync. 2,000 keys of slot 0's primary expire over 1.3 s while a client reads them round
+/// and round (MGET); the old primary must resume with a partial resync, as without expiry.
+#[test]
+fn manual_failover_while_keys_expire_resumes_partially() {
+    let Some((nodes, _cli)) = three_by_one(2) else {
+        return;
+    };
+    let (p, r) = shard_of_slot_zero(&nodes);
+    let line = owner_of(&nodes[0].nodes(), 0).clone();
+    // One hash tag of its slots, so that MGET reads many keys a call (a sweep of all of
+    // them every millisecond or so: an expired key is read soon after its deadline).
+    let tag = (0..)
+        .map(|i| format!("{{ttl{i}}}"))
+        .find(|t| line.owns(key_slot(t.as_bytes())))
+        .expect("a tag of the primary's slots");
+    let keys: Vec<String> = (0..2000).map(|i| format!("{tag}:{i}")).collect();
+    let mut c = nodes[p].client();
+    for (i, k) in keys.iter().enumerate() {
+        let ms = (300 + i * 1300 / keys.len()).to_string();
+        assert_eq!(c.call_text(&["SET", k, k, "PX", &ms]), "+OK\r\n");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (stop, keys) = (stop.clone(), keys.clone());
+        let mut c = nodes[p].client();
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            // Bounded: stopped once the failover is over.
+            'outer: for _ in 0..100_000 {
+                for chunk in keys.chunks(200) {
+                    let mut args = vec!["MGET"];
+                    args.extend(chunk.iter().map(String::as_str));
+                    if stop.load(Ordering::Relaxed) || c.try_call(&args).is_err() {
+                        break 'outer;
+                    }
+                    reads += chunk.len() as u64;
+                }
+            }
+            reads
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let mut rc = nodes[r].client();
+    assert_eq!(rc.call_text(&["CLUSTER", "FAILOVER"]), "+OK\r\n");
+    wait::until("the replica to become the primary", DEADLINE, || {
+        (role(&nodes[r]) == "master").then_some(())
+    });
+    wait_in_sync(&nodes[p], &nodes[r]);
+    stop.store(true, Ordering::Relaxed);
+    let reads = reader.join().expect("the reader thread");
+    let stat = |n: &Node, f: &str| n.info("stats", f).and_then(|v| v.parse::<u64>().ok());
+    let (full, partial) = (
+        stat(&nodes[r], "sync_full"),
+        stat(&nodes[r], "sync_partial_ok"),
+    );
+    println!("{reads} reads; the new primary served {full:?} full and {partial:?} partial resyncs");
+    assert_eq!(full, Some(0), "no full resync");
+    assert!(partial > Some(0), "a partial resync");
+}
+
 /// `CLUSTER FAILOVER` (default mode) under write load, nodes with two shards: two clients
 /// write to the primary of slot 0 (keys on both of its shards) as fast as they can while its
 /// replica is asked to take over. The primary pauses writes, the replica catches up to the

@@ -28,6 +28,7 @@
 //! was counted.
 
 use super::bus_now_ms;
+use crate::keyspace::log::ExpiryMode;
 use crate::shard::{NodeShared, Shard};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -128,6 +129,9 @@ pub fn resume(shard: &Shard) {
         shard.post(
             t,
             Box::new(|s: &Shard| {
+                if !s.node.repl.is_replica() {
+                    set_expiry(s, ExpiryMode::Hide, ExpiryMode::Normal);
+                }
                 let p = &s.cluster.pause;
                 let woken: Vec<Waker> = p.held.borrow_mut().drain(..).collect();
                 let idle: Vec<Waker> = p.idle.borrow_mut().drain(..).collect();
@@ -164,12 +168,27 @@ pub async fn quiesce(shard: &Rc<Shard>) -> u64 {
     for t in 0..shard.shards() {
         shard
             .call(t, |s: &Shard| {
+                // From here a read of an expired key hides it instead of deleting it (as a
+                // replica does; Valkey's PAUSE_ACTIONS_EXPIRE): a delete would move the offset
+                // past the one the replica is told to catch up to. Active expiry waits too
+                // (`server::cron`). Deletes before this are in the offset sealed here.
+                set_expiry(s, ExpiryMode::Normal, ExpiryMode::Hide);
                 crate::repl::drain(s);
                 crate::repl::seal(s);
             })
             .await;
     }
     shard.node.repl.offset()
+}
+
+/// Sets the shard's expiry mode to `to` if it is `from` (a primary's own mode is Normal; a
+/// replica's, Hide or Off, is never touched by the pause).
+fn set_expiry(shard: &Shard, from: ExpiryMode, to: ExpiryMode) {
+    if let Some(log) = shard.ks.borrow().log() {
+        if log.expiry.get() == from {
+            log.expiry.set(to);
+        }
+    }
 }
 
 /// Resolves once no admitted write of this shard is running, or the pause is over (then the
