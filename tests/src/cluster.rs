@@ -74,6 +74,18 @@ impl Node {
         }
     }
 
+    /// CLUSTER MEET `seed`, then CLUSTER REPLICATE `primary_id` once the gossip has made the
+    /// primary known here (within `deadline`).
+    pub fn join_as_replica(&self, seed: &Node, primary_id: &str, deadline: Duration) {
+        let mut c = self.client();
+        let (port, bus) = (seed.port().to_string(), seed.bus_port().to_string());
+        let meet = ["CLUSTER", "MEET", "127.0.0.1", &port, &bus];
+        assert_eq!(c.call_text(&meet), "+OK\r\n");
+        crate::wait::until("a replica to learn its primary", deadline, || {
+            (c.call(&["CLUSTER", "REPLICATE", primary_id]).raw == b"+OK\r\n").then_some(())
+        });
+    }
+
     /// CLUSTER MYID.
     pub fn id(&self) -> String {
         self.text(&["CLUSTER", "MYID"])

@@ -115,18 +115,7 @@ fn replica_migrates_to_orphaned_primary() {
         index_of(&nodes, &orphan_line.id),
         index_of(&nodes, &donor_line.id),
     );
-    let mut c = nodes[6].client();
-    let meet = [
-        "CLUSTER",
-        "MEET",
-        "127.0.0.1",
-        &nodes[0].port().to_string(),
-        &nodes[0].bus_port().to_string(),
-    ];
-    assert_eq!(c.call_text(&meet), "+OK\r\n");
-    wait::until("the seventh node to learn the donor", DEADLINE, || {
-        (c.call(&["CLUSTER", "REPLICATE", &donor_line.id]).raw == b"+OK\r\n").then_some(())
-    });
+    nodes[6].join_as_replica(&nodes[0], &donor_line.id, DEADLINE);
     let all: Vec<&Node> = nodes.iter().collect();
     cluster::wait_settled(&all);
     let donor_replicas = |n: &Node| -> Vec<String> {

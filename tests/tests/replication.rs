@@ -461,23 +461,8 @@ fn cluster_replicate_starts_the_stream() {
         let k = format!("{{t}}:before:{i}");
         assert_eq!(p.call_text(&["SET", &k, &i.to_string()]), "+OK\r\n");
     }
+    replica.join_as_replica(&primary, &primary.id(), SYNC_DEADLINE);
     let mut r = replica.client();
-    assert_eq!(
-        r.call_text(&[
-            "CLUSTER",
-            "MEET",
-            "127.0.0.1",
-            &primary.port().to_string(),
-            &primary.bus_port().to_string()
-        ]),
-        "+OK\r\n"
-    );
-    let primary_id = primary.id();
-    wait::until(
-        "the replica to learn its future primary",
-        SYNC_DEADLINE,
-        || (r.call(&["CLUSTER", "REPLICATE", &primary_id]).raw == b"+OK\r\n").then_some(()),
-    );
     wait::until("the replica's link to come up", SYNC_DEADLINE, || {
         (info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up"))
             .then_some(())
@@ -794,18 +779,7 @@ fn single_shard(nodes: &[corekey_tests::cluster::Node]) {
     );
     let primary_id = nodes[0].id();
     for n in &nodes[1..] {
-        let mut c = n.client();
-        let meet = [
-            "CLUSTER",
-            "MEET",
-            "127.0.0.1",
-            &nodes[0].port().to_string(),
-            &nodes[0].bus_port().to_string(),
-        ];
-        assert_eq!(c.call_text(&meet), "+OK\r\n");
-        wait::until("a replica to learn its primary", SYNC_DEADLINE, || {
-            (c.call(&["CLUSTER", "REPLICATE", &primary_id]).raw == b"+OK\r\n").then_some(())
-        });
+        n.join_as_replica(&nodes[0], &primary_id, SYNC_DEADLINE);
     }
     corekey_tests::cluster::wait_settled(&nodes.iter().collect::<Vec<_>>());
 }

@@ -262,14 +262,7 @@ fn greater_epoch_wins_and_update_demotes_stale_primary() {
 /// primaries it is the primaries only; with small-cluster voting off it is Valkey's.
 #[test]
 fn electorate_modes() {
-    let mut h = Harness::new(3);
-    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
-        .unwrap();
-    h.meet_all();
-    let p = h.id(0);
-    h.admin(1, AdminOp::Replicate(p)).unwrap();
-    h.admin(2, AdminOp::Replicate(p)).unwrap();
-    h.run(2000);
+    let h = single_shard(false);
     for i in 0..3 {
         let e = h.nodes[i].electorate();
         assert_eq!(e.mode, ElectorateMode::ReplicaSets);
@@ -298,24 +291,9 @@ fn electorate_modes() {
 /// elected with the other's vote, takes every slot at a new configEpoch, and the other follows.
 #[test]
 fn single_shard_election() {
-    let mut h = Harness::new(3);
-    h.admin(0, AdminOp::SetConfigEpoch(1)).unwrap();
-    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
-        .unwrap();
-    h.meet_all();
+    let mut h = single_shard(false);
     let p = h.id(0);
-    h.admin(1, AdminOp::Replicate(p)).unwrap();
-    h.admin(2, AdminOp::Replicate(p)).unwrap();
-    h.run(2000);
-    // Node 0 dies: drop its links and stop ticking it.
-    let dead: Vec<(usize, LinkId)> = h.conns.keys().filter(|(n, _)| *n == 0).copied().collect();
-    for end in dead {
-        if let Some((j, peer)) = h.conns.remove(&end) {
-            h.conns.remove(&(j, peer));
-            h.queue.push_back((j, Input::LinkDown(peer)));
-        }
-    }
-    h.nodes[0] = ClusterState::new(ClusterConfig::new("127.0.0.99", 7000), h.now, 1);
+    h.kill(0);
     h.run(8000);
     let winner = (1..3)
         .find(|i| h.nodes[*i].is_primary())
@@ -349,14 +327,7 @@ fn single_shard_election() {
 /// while the primary is up, none across electorates.
 #[test]
 fn vote_rules() {
-    let mut h = Harness::new(3);
-    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
-        .unwrap();
-    h.meet_all();
-    let p = h.id(0);
-    h.admin(1, AdminOp::Replicate(p)).unwrap();
-    h.admin(2, AdminOp::Replicate(p)).unwrap();
-    h.run(2000);
+    let mut h = single_shard(false);
     let link = h.nodes[2].links.keys().next().copied().unwrap();
     let digest = h.nodes[2].electorate().digest();
     let request = |h: &Harness, epoch: u64, digest: u64, force: bool| {
@@ -534,15 +505,7 @@ fn topology_snapshot() {
 /// election and takes a new configEpoch on its own.
 #[test]
 fn manual_failover_and_takeover() {
-    let mut h = Harness::new(3);
-    h.admin(0, AdminOp::SetConfigEpoch(1)).unwrap();
-    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
-        .unwrap();
-    h.meet_all();
-    let p = h.id(0);
-    h.admin(1, AdminOp::Replicate(p)).unwrap();
-    h.admin(2, AdminOp::Replicate(p)).unwrap();
-    h.run(2000);
+    let mut h = single_shard(false);
     h.nodes[0].set_replication(&[500], None);
     h.nodes[1].set_replication(&[400], Some(h.now));
     h.admin(1, AdminOp::Failover(FailoverMode::Default))
@@ -577,16 +540,8 @@ fn manual_failover_and_takeover() {
 /// before the pause will still move; once reported, it catches up to that final offset first.
 #[test]
 fn manual_failover_waits_for_the_pause_to_hold() {
-    let mut h = Harness::new(3);
+    let mut h = single_shard(false);
     h.confirm_pauses = false;
-    h.admin(0, AdminOp::SetConfigEpoch(1)).unwrap();
-    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
-        .unwrap();
-    h.meet_all();
-    let p = h.id(0);
-    h.admin(1, AdminOp::Replicate(p)).unwrap();
-    h.admin(2, AdminOp::Replicate(p)).unwrap();
-    h.run(2000);
     h.nodes[0].set_replication(&[500], None);
     h.nodes[1].set_replication(&[500], Some(h.now));
     h.admin(1, AdminOp::Failover(FailoverMode::Default))
@@ -841,15 +796,7 @@ fn failure_is_detected_at_its_deadline_between_ticks() {
 /// asked again in the same epoch, so the election is won without waiting for a retry.
 #[test]
 fn unanswered_vote_requests_are_asked_again() {
-    let mut h = Harness::new(3);
-    h.admin(0, AdminOp::SetConfigEpoch(1)).unwrap();
-    h.admin(0, AdminOp::AddSlots(vec![(slot(0), slot(16383))]))
-        .unwrap();
-    h.meet_all();
-    let p = h.id(0);
-    h.admin(1, AdminOp::Replicate(p)).unwrap();
-    h.admin(2, AdminOp::Replicate(p)).unwrap();
-    h.run(2000);
+    let mut h = single_shard(false);
     h.kill(0);
     // Tick until the first vote request goes out, and lose it.
     let mut lost = 0;
