@@ -654,6 +654,31 @@ fn hung_primary_wakes_up_as_a_replica_with_a_partial_resync() {
     assert_eq!((full, partial), (0, 1), "a partial resync, no full sync");
 }
 
+/// `repl-timeout 1` on the primary does not drop a healthy replica: the primary pings every
+/// third of it (pings went every second whatever the timeout, and a replica's last answer was
+/// then often just over a second old). Over 5 s the link stays up and no resync happens.
+#[test]
+fn short_repl_timeout_keeps_a_healthy_replica() {
+    let primary = start("1", &["--repl-timeout", "1"]);
+    let replica = start("1", &[]);
+    replicate(&replica, &primary);
+    let mut p = primary.client();
+    let syncs = |p: &mut Conn| {
+        (
+            info_int(p, "stats", "sync_full"),
+            info_int(p, "stats", "sync_partial_ok"),
+        )
+    };
+    let before = syncs(&mut p);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        syncs(&mut p),
+        before,
+        "the replica was dropped and resynced"
+    );
+    assert_eq!(info_int(&mut p, "replication", "connected_slaves"), 1);
+}
+
 /// Sync mode (`min-replicas-ack 1`): a write's reply comes only once the replica holds it, so
 /// the replica has every acknowledged write without a WAIT; with the replica stopped, a write
 /// gets no reply and its connection is closed (never a false OK); reads still answer, and
